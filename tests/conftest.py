@@ -1,0 +1,54 @@
+"""Shared fixtures: every test gets its own data dir and SQLite database.
+
+Settings and engines are cached per process, so the fixture clears those
+caches after pointing the environment at fresh paths.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import SQLModel
+
+TEST_SECRET_KEY = "test-secret-key-" + "x" * 40
+
+
+def clear_caches() -> None:
+    from offamazon_ui import config
+    from offamazon_ui.services import crypto, db
+
+    config.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    for name in dir(crypto):
+        function = getattr(crypto, name)
+        if hasattr(function, "cache_clear"):
+            function.cache_clear()
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A clean sandbox configuration in a temporary data dir."""
+    for name in list(os.environ):
+        if name.startswith(("OFFAMAZON_", "SHOPIFY_", "AMAZON_")) or name in ("REFLEX_DB_URL", "REFLEX_REDIS_URL"):
+            monkeypatch.delenv(name)
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("OFFAMAZON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OFFAMAZON_SECRET_KEY", TEST_SECRET_KEY)
+    clear_caches()
+    yield tmp_path / "data"
+    clear_caches()
+
+
+@pytest.fixture
+def db(app_env: Path):  # type: ignore[no-untyped-def]
+    """A fresh database with every table (migrations are tested separately)."""
+    import offamazon_ui.models  # noqa: F401  registers the tables
+    from offamazon_ui.services.db import get_engine
+
+    engine = get_engine()
+    SQLModel.metadata.create_all(engine)
+    yield engine
+    engine.dispose()

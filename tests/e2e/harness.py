@@ -1,0 +1,110 @@
+"""Start the real app (`reflex run`) as a subprocess, exactly as `make run` does.
+
+Each harness gets its own data dir, ports and SMTP server, so end-to-end tests
+see what a merchant sees: the compiled frontend, the websocket, the backend
+routes and the mounted sandbox emulators.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.servers import free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+REFLEX = str(Path(sys.executable).with_name("reflex"))
+STARTUP_TIMEOUT = 600
+
+
+@dataclass
+class AppProcess:
+    data_dir: Path
+    env_overrides: Mapping[str, str] = field(default_factory=dict)
+    frontend_port: int = field(default_factory=free_port)
+    backend_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def frontend_url(self) -> str:
+        # "localhost", not 127.0.0.1: the session cookie is scoped to the host name.
+        return f"http://localhost:{self.frontend_port}"
+
+    @property
+    def backend_url(self) -> str:
+        return f"http://localhost:{self.backend_port}"
+
+    def environment(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("OFFAMAZON_", "PYTEST_"))}
+        env.update(
+            OFFAMAZON_DATA_DIR=str(self.data_dir),
+            OFFAMAZON_PUBLIC_URL=self.frontend_url,
+            REFLEX_API_URL=self.backend_url,
+            REFLEX_TELEMETRY_ENABLED="false",
+            REFLEX_CHECK_LATEST_VERSION="false",
+        )
+        env.update(self.env_overrides)
+        return env
+
+    def start(self) -> None:
+        env = self.environment()
+        subprocess.run([REFLEX, "db", "migrate"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
+        self.log_path = self.data_dir / "reflex.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                REFLEX,
+                "run",
+                "--env",
+                "dev",
+                "--frontend-port",
+                str(self.frontend_port),
+                "--backend-port",
+                str(self.backend_port),
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_until_serving()
+
+    def _wait_until_serving(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"reflex run exited early:\n{self.log_tail()}")
+            try:
+                backend = httpx.get(f"{self.backend_url}/ping", timeout=2)
+                frontend = httpx.get(self.frontend_url, timeout=5)
+                if backend.status_code == 200 and frontend.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"app did not start in {STARTUP_TIMEOUT}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 60) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
