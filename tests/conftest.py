@@ -14,6 +14,16 @@ import pytest
 from sqlmodel import SQLModel
 
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 40
+E2E_DIR = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop on the main thread until
+    the session ends, which async tests scheduled after it could not share."""
+    for item in items:
+        if E2E_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: E2E_DIR in Path(item.path).parents)
 
 
 def clear_caches() -> None:

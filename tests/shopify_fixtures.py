@@ -17,9 +17,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from offamazon_ui.config import Settings, get_settings
 from offamazon_ui.models import ShopConnection, User
-from offamazon_ui.sandbox.shopify import ShopifyEmulator, build_shopify_emulator_for_settings
+from offamazon_ui.sandbox.shopify import ShopifyEmulator, build_shopify_emulator
 from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.shopify import graphql, tokens
+from offamazon_ui.services.shopify.oauth import callback_url
 from offamazon_ui.services.shopify.retry import RetryPolicy
 from tests.conftest import clear_caches
 from tests.servers import serve
@@ -83,7 +84,11 @@ def shopify(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ShopifyS
     monkeypatch.setattr(tokens, "TOKEN_RETRY", FAST_RETRY)
     monkeypatch.setattr(graphql, "GRAPHQL_RETRY", FAST_RETRY)
     clear_caches()
-    swappable.app = build_shopify_emulator_for_settings(get_settings())
+    settings = get_settings()
+    # A closed shop list (as on real Shopify), so unknown shops answer 404.
+    swappable.app = build_shopify_emulator(
+        settings.shopify_api_key, settings.shopify_api_secret, [callback_url(settings)]
+    )
     emulator: ShopifyEmulator = swappable.app.state.emulator
     engine = get_engine()
     SQLModel.metadata.create_all(engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -130,3 +131,14 @@ def test_gtin_check_digits() -> None:
     assert gtin_check_digit("03600029145") == "2" and is_valid_gtin("036000291452")  # UPC-A
     assert is_valid_gtin("4006381333931")  # EAN-13
     assert not is_valid_gtin("4006381333932") and not is_valid_gtin("N/A") and not is_valid_gtin("12345")
+
+
+def test_the_apps_own_sandbox_treats_any_shop_name_as_a_shop(app_env: Path) -> None:
+    from offamazon_ui.config import get_settings
+    from offamazon_ui.sandbox.shopify import build_shopify_emulator_for_settings
+
+    emulator = build_shopify_emulator_for_settings(get_settings()).state.emulator
+    shop = emulator.shop("my-demo-store.myshopify.com")
+    assert shop is not None and shop.name == "My Demo Store (sandbox)"
+    assert emulator.shop("my-demo-store.myshopify.com") is shop
+    assert emulator.shop("evil.com") is None

@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import re
-import secrets
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.harness import AppProcess
+from tests.e2e.steps import PASSWORD, fill_registration, new_email, register
 from tests.smtp import Inbox
-
-pytestmark = pytest.mark.e2e
-PASSWORD = "Sturdy#Harbor42"
-
-
-def new_email() -> str:
-    return f"merchant.{secrets.token_hex(4)}+shop@example.com"
-
-
-def fill_registration(page: Page, email: str, password: str = PASSWORD, confirm: str | None = None) -> None:
-    page.get_by_label("First name", exact=True).fill("Ada")
-    page.get_by_label("Last name", exact=True).fill("Lovelace")
-    page.get_by_label("Email address", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Confirm password", exact=True).fill(password if confirm is None else confirm)
 
 
 def rule(page: Page, name: str):  # type: ignore[no-untyped-def]
     return page.get_by_role("list", name="Password requirements").locator(f"li[data-rule='{name}']")
-
-
-def register(page: Page, app: AppProcess, email: str) -> None:
-    page.goto(f"{app.frontend_url}/register")
-    fill_registration(page, email)
-    page.get_by_role("button", name="Register").click()
-    expect(page).to_have_url(re.compile(r"/verify$"))
 
 
 @pytest.mark.parametrize(

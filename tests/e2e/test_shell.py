@@ -1,11 +1,8 @@
 import re
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.harness import AppProcess
-
-pytestmark = pytest.mark.e2e
 
 
 def test_first_visit_lands_on_register(live_app: AppProcess, page: Page) -> None:

@@ -30,13 +30,18 @@ def build_shopify_emulator(
 ) -> Starlette:
     """The emulator app; its state (a ShopifyEmulator) is `app.state.emulator`.
 
-    options: app_name, bucket_maximum (2000), restore_rate (100/s), demo_shops (True).
+    options: app_name, bucket_maximum (2000), restore_rate (100/s), demo_shops (True), open_signup (False).
     """
     return emulator_app(ShopifyEmulator(api_key, api_secret, allowed_redirect_uris, scopes_granted, **options))
 
 
 def build_shopify_emulator_for_settings(settings: Settings) -> Starlette:
-    """The emulator registered with this app's credentials and its one redirect URI, as in the Partner Dashboard."""
+    """The emulator registered with this app's credentials and its one redirect URI, as in the Partner Dashboard.
+
+    Any *.myshopify.com name is a shop here (with a 40-product catalog), so each demo merchant can connect their own.
+    """
     from offamazon_ui.services.shopify.oauth import callback_url
 
-    return build_shopify_emulator(settings.shopify_api_key, settings.shopify_api_secret, [callback_url(settings)])
+    return build_shopify_emulator(
+        settings.shopify_api_key, settings.shopify_api_secret, [callback_url(settings)], open_signup=True
+    )

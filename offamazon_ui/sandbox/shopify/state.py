@@ -10,6 +10,7 @@ one process it runs in.
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 import tempfile
 import threading
@@ -31,6 +32,8 @@ REFRESH_TOKEN_LIFETIME = 90 * 86400
 ROUTES = ("authorize", "access_token", "graphql", "bulk_download")
 FAULT_KINDS = ("status", "drop", "delay")
 BULK_OUTCOMES = ("complete", "fail", "hang")
+
+OPEN_SIGNUP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,60}\.myshopify\.com$")
 
 
 @dataclass
@@ -110,6 +113,7 @@ class ShopifyEmulator:
         bucket_maximum: float = 2000.0,
         restore_rate: float = 100.0,
         demo_shops: bool = True,
+        open_signup: bool = False,
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
@@ -123,6 +127,7 @@ class ShopifyEmulator:
         self._lock = threading.RLock()
         self._files = tempfile.TemporaryDirectory(prefix="shopify-emulator-")
         self._demo_shops = demo_shops
+        self._open_signup = open_signup
         self.reset()
 
     # --- setup and knobs ---------------------------------------------------------------------
@@ -178,10 +183,15 @@ class ShopifyEmulator:
             return shop
 
     def shop(self, domain: str) -> EmulatedShop | None:
-        return self.shops.get(domain)
+        """With open signup, any well-formed domain is a shop, so every demo merchant can have their own."""
+        shop = self.shops.get(domain)
+        if shop is None and self._open_signup and OPEN_SIGNUP_DOMAIN.match(domain):
+            handle = domain.removesuffix(".myshopify.com")
+            shop = self.add_shop(domain, f"{handle.replace('-', ' ').title()} (sandbox)", product_count=40)
+        return shop
 
     def _shop(self, domain: str) -> EmulatedShop:
-        shop = self.shops.get(domain)
+        shop = self.shop(domain)
         if shop is None:
             raise KeyError(f"unknown emulated shop {domain!r}")
         return shop

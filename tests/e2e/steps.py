@@ -1,0 +1,52 @@
+"""Onboarding steps as a merchant performs them, shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.harness import AppProcess
+from tests.smtp import Inbox
+
+PASSWORD = "Sturdy#Harbor42"
+DEMO_SHOP = "demo-small.myshopify.com"
+DEMO_SHOP_NAME = "Demo Small Shop"
+
+
+def new_email() -> str:
+    return f"merchant.{secrets.token_hex(4)}+shop@example.com"
+
+
+def fill_registration(page: Page, email: str, password: str = PASSWORD, confirm: str | None = None) -> None:
+    page.get_by_label("First name", exact=True).fill("Ada")
+    page.get_by_label("Last name", exact=True).fill("Lovelace")
+    page.get_by_label("Email address", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Confirm password", exact=True).fill(password if confirm is None else confirm)
+
+
+def register(page: Page, app: AppProcess, email: str) -> None:
+    page.goto(f"{app.frontend_url}/register")
+    fill_registration(page, email)
+    page.get_by_role("button", name="Register").click()
+    expect(page).to_have_url(re.compile(r"/verify$"))
+    expect(page.get_by_role("heading", name="Verify your email")).to_be_visible()
+    expect(page.get_by_text(email)).to_be_visible()
+
+
+def register_and_verify(page: Page, app: AppProcess, inbox: Inbox) -> str:
+    email = new_email()
+    register(page, app, email)
+    page.get_by_label("OTP", exact=True).fill(inbox.latest_code(email))
+    page.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(re.compile(r"/connect/shopify$"))
+    return email
+
+
+def connect_shop(page: Page, shop_url: str = DEMO_SHOP) -> None:
+    page.get_by_label("Shop URL", exact=True).fill(shop_url)
+    page.get_by_role("button", name="Login to Shopify").click()
+    page.get_by_role("button", name="Install app").click()
+    expect(page).to_have_url(re.compile(r"/connect/amazon$"))
