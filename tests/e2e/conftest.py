@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.harness import AppProcess
 from tests.smtp import Inbox, smtp_server
 
 CHROMIUM = "/usr/bin/chromium"
+# Connecting Amazon makes several HTTP calls and the dev server compiles pages on first visit.
+expect.set_options(timeout=15_000)
 # Without these Chromium keeps trying to reach Google's services, which this
 # network refuses.
 CHROMIUM_ARGS = [
@@ -33,11 +35,36 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+class FrameRecorder:
+    """Everything the server sent to this browser over its websockets."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    def attach(self, page: Page) -> None:
+        page.on("websocket", lambda socket: socket.on("framereceived", self._received))
+
+    def _received(self, payload: str | bytes) -> None:
+        self.frames.append(payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))
+
+    def assert_never_sent(self, *secrets: str) -> None:
+        assert self.frames, "no websocket frames were recorded"
+        for secret in secrets:
+            leaking = [frame[:200] for frame in self.frames if secret in frame]
+            assert not leaking, f"a secret reached the browser: {leaking}"
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def server_frames() -> FrameRecorder:
+    return FrameRecorder()
+
+
+@pytest.fixture
+def page(browser: Browser, server_frames: FrameRecorder) -> Iterator[Page]:
     context = browser.new_context()
     context.set_default_timeout(30_000)
     page = context.new_page()
+    server_frames.attach(page)
     yield page
     context.close()
 

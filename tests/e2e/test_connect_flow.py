@@ -7,8 +7,9 @@ import secrets
 
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import FrameRecorder
 from tests.e2e.harness import AppProcess
-from tests.e2e.steps import DEMO_SHOP_NAME, connect_shop, register_and_verify
+from tests.e2e.steps import DEMO_SHOP_NAME, PASSWORD, connect_shop, register_and_verify
 from tests.smtp import Inbox
 
 
@@ -21,8 +22,11 @@ def test_bad_shop_urls_are_refused_next_to_the_field(live_app: AppProcess, page:
         expect(page).to_have_url(re.compile(r"/connect/shopify$"))
 
 
-def test_connect_shopify_then_amazon_lands_on_the_dashboard(live_app: AppProcess, page: Page, inbox: Inbox) -> None:
-    register_and_verify(page, live_app, inbox)
+def test_connect_shopify_then_amazon_lands_on_the_dashboard(
+    live_app: AppProcess, page: Page, inbox: Inbox, server_frames: FrameRecorder
+) -> None:
+    email = register_and_verify(page, live_app, inbox)
+    otp = inbox.latest_code(email)
     page.get_by_label("Shop URL", exact=True).fill("https://Demo-Small.myshopify.com/admin/products")
     page.get_by_role("button", name="Login to Shopify").click()
     expect(page.get_by_role("button", name="Install app")).to_be_visible()
@@ -50,6 +54,11 @@ def test_connect_shopify_then_amazon_lands_on_the_dashboard(live_app: AppProcess
     expect(dialog.get_by_label("Seller ID", exact=True)).not_to_have_value("A1WRONGSELLER99")
     dialog.get_by_role("button", name="Connect").click()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+    session_cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "offamazon_session")
+    assert next(c for c in page.context.cookies() if c["name"] == "offamazon_session")["httpOnly"]
+    # The demo token is public sandbox data sent to fill the field; a typed token is never sent back.
+    server_frames.assert_never_sent(PASSWORD, otp, session_cookie, "Atzr|not-a-real-token")
 
 
 def test_onboarded_merchant_resumes_on_the_dashboard_after_login(

@@ -1,0 +1,109 @@
+"""No Reflex state ever holds a password, hash, code or session secret in a var the browser receives.
+
+Drives the real page handlers on an in-memory state tree (as Reflex's own unit
+tests do) and then searches everything each state would serialise to the
+browser for the secrets that passed through it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import reflex as rx
+from sqlmodel import Session, select
+
+import offamazon_ui.offamazon_ui  # noqa: F401  registers every page state
+from offamazon_ui.models import AuthSession, OneTimeCode, User
+from offamazon_ui.pages.login import LoginState
+from offamazon_ui.pages.register import RegisterState
+from offamazon_ui.pages.verify import VerifyState
+from offamazon_ui.services import mail
+
+PASSWORD = "Vivid#Lantern83"
+EMAIL = "owner@example.com"
+
+
+def app_states() -> list[type[rx.State]]:
+    found: list[type[rx.State]] = []
+    pending = list(rx.State.get_substates())
+    while pending:
+        state = pending.pop()
+        if state.__module__.startswith("offamazon_ui"):
+            found.append(state)
+        pending.extend(state.get_substates())
+    return found
+
+
+def substate(root: rx.State, cls: type[rx.State]) -> Any:
+    return root.get_substate(cls.get_full_name().split(".")[1:])
+
+
+def browser_view(root: rx.State) -> str:
+    """What hydration would send: every public var of every app state."""
+    return json.dumps(root.dict(), default=str)
+
+
+@pytest.fixture
+def sent_mail(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    bodies: list[str] = []
+
+    async def capture(message):  # type: ignore[no-untyped-def]
+        bodies.append(message.get_body(preferencelist=("plain",)).get_content())
+
+    monkeypatch.setattr(mail, "send", capture)
+    return bodies
+
+
+def test_every_page_state_is_covered() -> None:
+    names = {state.__name__ for state in app_states()}
+    assert {"SessionState", "RegisterState", "VerifyState", "LoginState", "ConnectAmazonState"} <= names
+
+
+async def test_register_verify_and_login_leave_no_secret_in_any_state(db, sent_mail: list[str]) -> None:  # type: ignore[no-untyped-def]
+    root = rx.State(_reflex_internal_init=True)  # type: ignore[call-arg]
+    register = substate(root, RegisterState)
+    register.remember_email(EMAIL)
+    register.check_password(PASSWORD)
+    assert all(register.checks.values())
+    form = {
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "email": EMAIL,
+        "password": PASSWORD,
+        "confirm_password": PASSWORD,
+    }
+    await RegisterState.submit.fn(register, form)
+    verify = substate(root, VerifyState)
+    assert verify.pending_email == EMAIL
+    code = re.search(r"\b(\d{3}) (\d{3})\b", sent_mail[-1])
+    assert code
+    otp = code.group(1) + code.group(2)
+
+    tickets: list[str] = []
+    result = await VerifyState.verify.fn(verify, {"code": otp})
+    tickets.append(str(result))
+    login = substate(root, LoginState)
+    await LoginState.submit.fn(login, {"email": EMAIL, "password": PASSWORD})
+
+    with Session(db) as session:
+        password_hash = session.exec(select(User.password_hash)).one()
+        code_hashes = session.exec(select(OneTimeCode.code_hash)).all()
+        session_hashes = session.exec(select(AuthSession.token_hash)).all()
+
+    sent = browser_view(root)
+    for secret in (PASSWORD, otp, password_hash, *code_hashes, *session_hashes):
+        assert secret not in sent
+    # The hand-over ticket travels only inside the script event, never in a var.
+    ticket = re.search(r'"ticket": "([^"]+)"', tickets[0])
+    assert ticket and ticket.group(1) not in sent
+
+
+def test_no_public_var_is_named_like_a_secret() -> None:
+    secret_words = re.compile(r"password|token|secret|hash|ticket|otp|cookie", re.IGNORECASE)
+    allowed = {"show_password", "show_token"}
+    for state in app_states():
+        public = [name for name in state.vars if not name.startswith("_") and name not in allowed]
+        assert not [name for name in public if secret_words.search(name)], state.__name__
