@@ -18,7 +18,7 @@ export REFLEX_CHECK_LATEST_VERSION := false
 export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run run-prod test lint format bench migrate deps browser clean
+.PHONY: run test lint format bench screenshots migrate deps browser clean
 
 run: deps migrate
 	$(BIN)/reflex run
@@ -37,6 +37,10 @@ format: deps
 
 bench: deps migrate
 	$(BIN)/python -m benchmarks
+
+# Walks the onboarding in Chromium and saves docs/screenshots/*.png for the README.
+screenshots: deps browser
+	$(BIN)/python scripts/screenshots.py
 
 migrate: deps
 	$(BIN)/reflex db migrate

@@ -18,7 +18,7 @@ def credential_notes() -> rx.Component:
                     ".",
                 ),
                 rx.el.li("Do not share your credentials publicly or with unauthorized users."),
-                style={"margin": 0, "paddingLeft": "1.1em", "fontSize": "13px"},
+                style={"margin": 0, "paddingLeft": "1.1em", "fontSize": "13px", "listStyle": "disc"},
             ),
             spacing="1",
         ),

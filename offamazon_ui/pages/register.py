@@ -128,7 +128,7 @@ def page() -> rx.Component:
                     rx.heading("Create your account", size="6"),
                     rx.text("Register to connect your Shopify store to Amazon's Off-Amazon Selection.", size="2"),
                     fields.form_error(RegisterState.form_error),
-                    rx.flex(
+                    rx.grid(
                         fields.field(
                             "First name",
                             "first_name",
@@ -141,9 +141,9 @@ def page() -> rx.Component:
                             RegisterState.errors.get("last_name", ""),
                             autocomplete="family-name",
                         ),
+                        columns=rx.breakpoints(initial="1", sm="2"),
                         gap="3",
                         width="100%",
-                        direction=rx.breakpoints(initial="column", sm="row"),
                     ),
                     fields.field(
                         "Email address",

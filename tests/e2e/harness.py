@@ -35,6 +35,12 @@ class AppProcess:
     log_path: Path | None = None
 
     @property
+    def quiet_dir(self) -> Path:
+        path = self.data_dir / "no-reload"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
     def frontend_url(self) -> str:
         # "localhost", not 127.0.0.1: the session cookie is scoped to the host name.
         return f"http://localhost:{self.frontend_port}"
@@ -51,6 +57,8 @@ class AppProcess:
             REFLEX_API_URL=self.backend_url,
             REFLEX_TELEMETRY_ENABLED="false",
             REFLEX_CHECK_LATEST_VERSION="false",
+            # Watch an empty folder only: editing the code must not restart the app under a running test.
+            REFLEX_HOT_RELOAD_OVERRIDE_PATHS=str(self.quiet_dir),
         )
         env.update(self.env_overrides)
         return env
