@@ -128,3 +128,157 @@ class ShopConnection(SQLModel, table=True):
     refresh_expires_at: NaiveDatetime | None = None
     connected_at: NaiveDatetime = Field(default_factory=utcnow)
     updated_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+# Import
+
+from decimal import Decimal  # noqa: E402  imports kept with the tables that need them
+
+import sqlalchemy as sa  # noqa: E402
+
+ACTIVE_IMPORT_WHERE = sa.text("status IN ('queued', 'running')")
+
+
+class ImportJob(SQLModel, table=True):
+    """One import of a shop's catalog: status, progress, where to resume, and which process holds it (a lease).
+
+    The partial unique index allows one queued-or-running job per shop, on SQLite and PostgreSQL alike.
+    """
+
+    __table_args__ = (
+        sa.Index(
+            "uq_importjob_active_shop",
+            "shop_connection_id",
+            unique=True,
+            sqlite_where=ACTIVE_IMPORT_WHERE,
+            postgresql_where=ACTIVE_IMPORT_WHERE,
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_connection_id: int = Field(foreign_key="shopconnection.id", index=True, ondelete="CASCADE")
+    status: str = Field(default="queued", max_length=16)
+    strategy: str = Field(default="bulk", max_length=16)
+    products_total: int | None = None
+    products_seen: int = 0
+    variants_seen: int = 0
+    bulk_operation_id: str | None = Field(default=None, max_length=255)
+    bulk_offset: int = Field(default=0, sa_type=sa.BigInteger)
+    page_cursor: str | None = Field(default=None, max_length=2000)
+    attempts: int = 0
+    failures: int = 0
+    run_after: NaiveDatetime | None = None
+    lease_owner: str | None = Field(default=None, max_length=255)
+    lease_expires_at: NaiveDatetime | None = None
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    started_at: NaiveDatetime | None = None
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
+    finished_at: NaiveDatetime | None = None
+
+
+class ShopifyProduct(SQLModel, table=True):
+    """A product as last imported from the store; `problems` is the union of its variants' readiness problems."""
+
+    __table_args__ = (sa.UniqueConstraint("shop_connection_id", "shopify_id", name="uq_shopifyproduct_shop_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_connection_id: int = Field(foreign_key="shopconnection.id", ondelete="CASCADE")
+    shopify_id: str = Field(max_length=100)
+    title: str
+    handle: str
+    vendor: str
+    product_type: str
+    status: str = Field(max_length=16)
+    tags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    description_html: str = Field(default="", sa_type=sa.Text)
+    featured_image_url: str | None = None
+    shopify_updated_at: NaiveDatetime | None = None
+    variant_count: int = 0
+    price_min: Decimal | None = Field(default=None, max_digits=18, decimal_places=4)
+    price_max: Decimal | None = Field(default=None, max_digits=18, decimal_places=4)
+    total_inventory: int = 0
+    product_problems: int = 0
+    problems: int = 0
+    last_seen_job_id: int | None = None
+    imported_at: NaiveDatetime = Field(default_factory=utcnow)
+    removed_at: NaiveDatetime | None = None
+
+
+class ShopifyVariant(SQLModel, table=True):
+    """A variant, joined to its product by Shopify id (bulk exports may list it before its product)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("shop_connection_id", "shopify_id", name="uq_shopifyvariant_shop_item"),
+        sa.Index("ix_shopifyvariant_shop_product", "shop_connection_id", "product_shopify_id"),
+        sa.Index("ix_shopifyvariant_shop_sku", "shop_connection_id", "sku"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_connection_id: int = Field(foreign_key="shopconnection.id", ondelete="CASCADE")
+    shopify_id: str = Field(max_length=100)
+    product_shopify_id: str = Field(max_length=100)
+    title: str
+    sku: str | None = None
+    barcode: str | None = None
+    price: Decimal | None = Field(default=None, max_digits=18, decimal_places=4)
+    compare_at_price: Decimal | None = Field(default=None, max_digits=18, decimal_places=4)
+    inventory_quantity: int | None = None
+    options: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON)
+    problems: int = 0
+    last_seen_job_id: int | None = None
+    imported_at: NaiveDatetime = Field(default_factory=utcnow)
+    removed_at: NaiveDatetime | None = None
+
+
+class ShopifyProductImage(SQLModel, table=True):
+    """An image of a product (from its media), joined to the product by Shopify id."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("shop_connection_id", "shopify_id", name="uq_shopifyproductimage_shop_item"),
+        sa.Index("ix_shopifyproductimage_shop_product", "shop_connection_id", "product_shopify_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_connection_id: int = Field(foreign_key="shopconnection.id", ondelete="CASCADE")
+    shopify_id: str = Field(max_length=100)
+    product_shopify_id: str = Field(max_length=100)
+    url: str
+    alt_text: str | None = None
+    last_seen_job_id: int | None = None
+
+
+# Settings
+
+
+class TwoFactor(SQLModel, table=True):
+    """A user's authenticator app (TOTP): the secret encrypted; in force once a code confirmed the setup."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", unique=True, index=True, ondelete="CASCADE")
+    secret_enc: str = Field(max_length=1024)
+    # The newest 30-second time step a code was accepted for; a code for it or an older step is a replay.
+    last_used_step: int | None = Field(default=None, sa_type=sa.BigInteger)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    enabled_at: NaiveDatetime | None = None
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A single-use code for signing in without the authenticator app; only its keyed hash is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(max_length=64, index=True)
+    used_at: NaiveDatetime | None = None
+
+
+class TwoFactorChallenge(SQLModel, table=True):
+    """A sign-in whose password was right and that still needs the second factor; single use, short-lived."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    expires_at: NaiveDatetime
+    failed_attempts: int = 0
+    used_at: NaiveDatetime | None = None
