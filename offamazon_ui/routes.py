@@ -7,6 +7,7 @@ FORGOT_PASSWORD = "/forgot-password"  # noqa: S105  a route
 CONNECT_SHOPIFY = "/connect/shopify"
 CONNECT_AMAZON = "/connect/amazon"
 DASHBOARD = "/dashboard"
+SETTINGS = "/settings"
 DEV_MAILBOX = "/dev/mailbox"
 
 # Backend (Starlette) endpoints, served on the backend port in dev and on the

@@ -47,7 +47,7 @@ def progress(current: int) -> rx.Component:
     )
 
 
-def header(current_step: int) -> rx.Component:
+def header(current_step: int | None) -> rx.Component:
     return rx.el.header(
         rx.flex(
             rx.vstack(
@@ -56,12 +56,13 @@ def header(current_step: int) -> rx.Component:
                 spacing="0",
             ),
             rx.spacer(),
-            progress(current_step),
+            progress(current_step) if current_step is not None else rx.fragment(),
             rx.spacer(),
             rx.cond(
                 SessionState.signed_in,
                 rx.hstack(
                     rx.text(SessionState.user_name, size="2", data_testid="user-name"),
+                    rx.link("Settings", href=routes.SETTINGS, size="2"),
                     rx.button("Log out", variant="soft", size="1", on_click=SessionState.log_out),
                     align="center",
                 ),
@@ -90,8 +91,8 @@ def footer() -> rx.Component:
     )
 
 
-def page(*children: rx.Component, step: int, width: str = "480px") -> rx.Component:
-    """A screen of the onboarding: header, a centred card-width column, footer."""
+def page(*children: rx.Component, step: int | None, width: str = "480px") -> rx.Component:
+    """A screen: header (with the onboarding progress at `step`, if given), a centred column, footer."""
     return rx.box(
         header(step),
         rx.el.main(

@@ -9,11 +9,13 @@ import reflex as rx
 
 from offamazon_ui import routes
 from offamazon_ui.components import fields, layout
-from offamazon_ui.services import accounts, onboarding, sessions
+from offamazon_ui.pages.login import LoginState
+from offamazon_ui.services import accounts, onboarding, twofactor
 from offamazon_ui.state import SessionState, allowed_routes, hand_over_session_script
 
 log = logging.getLogger(__name__)
 UNEXPECTED = "Something went wrong on our side. Please try again in a minute."
+PASSWORD_CHANGED_NEEDS_CODE = "Your password was changed. Enter the code from your authenticator app to sign in."  # noqa: S105
 CODE_SENT = "If an account exists for {email}, we sent it a 6-digit reset code. It expires in 10 minutes."
 
 
@@ -84,7 +86,8 @@ class ForgotPasswordState(rx.State):
                 _text(form_data, "confirm_password"),
                 client_ip,
             )
-            ticket = await asyncio.to_thread(sessions.issue_ticket, result.user_id) if result.user_id else None
+            # The emailed code replaces the password, not the authenticator: two-factor accounts still need it.
+            step = await asyncio.to_thread(twofactor.begin_sign_in, result.user_id) if result.user_id else None
             progress = await asyncio.to_thread(onboarding.progress_of, result.user_id) if result.user_id else None
         except Exception:
             log.exception("password reset failed unexpectedly")
@@ -93,11 +96,17 @@ class ForgotPasswordState(rx.State):
             return
         async with self:
             self.busy = False
-            if ticket is None or progress is None:
+            if step is None or progress is None:
                 self.errors = {error.field or "": error.message for error in result.errors}
                 self.form_error = self.errors.pop("", "")
                 return
-        return rx.call_script(hand_over_session_script(ticket, allowed_routes(progress)[-1]))
+            if step.challenge is not None:
+                login = await self.get_state(LoginState)
+                login._await_code(step.challenge, notice=PASSWORD_CHANGED_NEEDS_CODE)
+                return rx.redirect(routes.LOGIN)
+        if step.ticket is None:
+            return
+        return rx.call_script(hand_over_session_script(step.ticket, allowed_routes(progress)[-1]))
 
 
 def _request_form() -> rx.Component:

@@ -11,11 +11,11 @@ import reflex as rx
 
 from offamazon_ui import routes
 from offamazon_ui.components import fields, layout
+from offamazon_ui.components.password_checklist import password_checklist, password_checks
 from offamazon_ui.pages.verify import VerifyState
-from offamazon_ui.services import accounts, passwords
+from offamazon_ui.services import accounts
 from offamazon_ui.state import SessionState
 
-CHECKLIST = [(rule.name, rule.label) for rule in passwords.password_rules("")]
 FIELDS = ("first_name", "last_name", "email", "password", "confirm_password")
 
 
@@ -43,8 +43,7 @@ class RegisterState(rx.State):
         self._email = value[:320] if isinstance(value, str) else ""
 
     def check_password(self, value: object) -> None:
-        password = value if isinstance(value, str) else ""
-        self.checks = {rule.name: rule.passed for rule in passwords.password_rules(password[:1000], self._email)}
+        self.checks = password_checks(value, self._email)
 
     def toggle_password(self) -> None:
         self.show_password = not self.show_password
@@ -83,37 +82,6 @@ class RegisterState(rx.State):
             verify._start(result.email or "", result.code)
             verify.form_error = result.mail_error or ""
         return rx.redirect(routes.VERIFY)
-
-
-def _checklist() -> rx.Component:
-    return rx.el.ul(
-        *[
-            rx.el.li(
-                rx.hstack(
-                    rx.cond(
-                        RegisterState.checks.get(name, False),
-                        rx.icon("circle-check", size=14, color=rx.color("grass", 10)),
-                        rx.icon("circle", size=14, color=rx.color("gray", 9)),
-                    ),
-                    rx.text(
-                        label,
-                        size="1",
-                        color=rx.cond(
-                            RegisterState.checks.get(name, False), rx.color("grass", 11), rx.color("gray", 11)
-                        ),
-                    ),
-                    spacing="2",
-                    align="center",
-                ),
-                data_passed=rx.cond(RegisterState.checks.get(name, False), "true", "false"),
-                data_rule=name,
-            )
-            for name, label in CHECKLIST
-        ],
-        aria_label="Password requirements",
-        aria_live="polite",
-        style={"listStyle": "none", "padding": 0, "margin": 0, "display": "grid", "gap": "2px"},
-    )
 
 
 def _password_type() -> rx.Var:
@@ -161,7 +129,7 @@ def page() -> rx.Component:
                         autocomplete="new-password",
                         on_change=RegisterState.check_password,
                         trailing=fields.reveal_toggle(RegisterState.show_password, RegisterState.toggle_password),
-                        hint=_checklist(),
+                        hint=password_checklist(RegisterState.checks),
                     ),
                     fields.field(
                         "Confirm password",

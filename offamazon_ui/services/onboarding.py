@@ -29,7 +29,12 @@ def progress_of(user_id: int) -> Identity | None:
             user_id=user_id,
             display_name=f"{user.first_name} {user.last_name}",
             email_verified=user.email_verified_at is not None,
-            shop_connected=db.exec(select(ShopConnection.id).where(ShopConnection.user_id == user_id)).first()
+            # A disconnected store keeps its row (and kept products) but not its token.
+            shop_connected=db.exec(
+                select(ShopConnection.id).where(
+                    ShopConnection.user_id == user_id, ShopConnection.access_token_enc != ""
+                )
+            ).first()
             is not None,
             amazon_connected=db.exec(select(AmazonConnection.id).where(AmazonConnection.user_id == user_id)).first()
             is not None,

@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from offamazon_ui.config import Settings, get_settings
 from offamazon_ui.models import ShopConnection, utcnow
+from offamazon_ui.services import erasure
 from offamazon_ui.services.crypto import decrypt, encrypt
 from offamazon_ui.services.db import session_scope
 from offamazon_ui.services.shopify.errors import ReconnectRequired, ShopAlreadyConnected
@@ -51,10 +52,39 @@ def _info(row: ShopConnection) -> ShopConnectionInfo:
     )
 
 
+def is_connected(row: ShopConnection) -> bool:
+    # Disconnecting with "keep products" keeps the row, which the imported catalog hangs off, but not its tokens.
+    return bool(row.access_token_enc)
+
+
 def get_shop_connection(user_id: int) -> ShopConnectionInfo | None:
+    """The user's connected store; None when there is none or it was disconnected."""
     with session_scope() as session:
         row = session.exec(select(ShopConnection).where(ShopConnection.user_id == user_id)).first()
-        return _info(row) if row else None
+        return _info(row) if row and is_connected(row) else None
+
+
+def disconnect_shop(user_id: int, *, keep_products: bool) -> bool:
+    """Forget the store's tokens; with keep_products False also delete everything imported from it.
+
+    Kept products stay attached to the connection row, so reconnecting the same
+    store picks them up again. Returns False when no store was connected.
+    """
+    with session_scope() as session:
+        row = session.exec(select(ShopConnection).where(ShopConnection.user_id == user_id)).first()
+        if row is None or (keep_products and not is_connected(row)):
+            return False
+        assert row.id is not None
+        if not keep_products:
+            session.expunge(row)
+            return erasure.delete_shop_connection(session, row.id)
+        row.access_token_enc = ""
+        row.refresh_token_enc = None
+        row.access_expires_at = None
+        row.refresh_expires_at = None
+        row.updated_at = utcnow()
+        session.add(row)
+        return True
 
 
 def shop_owner(shop_domain: str) -> int | None:
@@ -121,7 +151,7 @@ class _StoredTokens:
 def _load_tokens(shop_connection_id: int) -> _StoredTokens:
     with session_scope() as session:
         row = session.get(ShopConnection, shop_connection_id)
-        if row is None:
+        if row is None or not is_connected(row):
             raise ReconnectRequired("Your Shopify store is no longer connected. Please connect it again.")
         return _StoredTokens(
             shop_domain=row.shop_domain,
@@ -135,7 +165,7 @@ def _load_tokens(shop_connection_id: int) -> _StoredTokens:
 def _store_refreshed(shop_connection_id: int, grant: TokenGrant) -> None:
     with session_scope() as session:
         row = session.get(ShopConnection, shop_connection_id)
-        if row is None:
+        if row is None or not is_connected(row):  # disconnected while the refresh was in flight
             raise ReconnectRequired("Your Shopify store is no longer connected. Please connect it again.")
         _apply_grant(row, grant, utcnow())
         session.add(row)
