@@ -1,4 +1,5 @@
-# Two commands matter: `make run` (a working sandbox demo) and `make test`.
+# Two commands matter: `make run` (a working sandbox demo) and `make test`;
+# `make run-prod` runs the production configuration on this machine.
 # Everything they need is installed into the project folder on first use.
 
 SHELL := /bin/bash
@@ -18,10 +19,17 @@ export REFLEX_CHECK_LATEST_VERSION := false
 export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test lint format bench screenshots migrate deps browser clean
+.PHONY: run run-prod test lint format bench screenshots migrate deps browser clean
 
 run: deps migrate
 	$(BIN)/reflex run
+
+# PostgreSQL, Redis and several backend workers serving frontend and backend on
+# one port; migrations run once first. Settings (PORT, PUBLIC_URL, HOST,
+# WORKERS, SANDBOX_PORT, REFLEX_DB_URL, REFLEX_REDIS_URL) are described in
+# scripts/run-prod, e.g. `make run-prod PORT=8080 WORKERS=4`.
+run-prod: deps
+	scripts/run-prod
 
 test: deps browser lint
 	$(BIN)/pytest
@@ -64,3 +72,6 @@ browser:
 
 clean:
 	rm -rf .web .states $(TOOLS) $(VENV)
+
+rotate-key: deps
+	$(BIN)/python -m offamazon_ui.rotate_keys

@@ -1,4 +1,4 @@
-"""Start the real app (`reflex run`) as a subprocess, exactly as `make run` does.
+"""Start the real app as a subprocess, as `make run` (AppProcess) or `make run-prod` (ProductionAppProcess) does.
 
 Each harness gets its own data dir, ports and SMTP server, so end-to-end tests
 see what a merchant sees: the compiled frontend, the websocket, the backend
@@ -116,3 +116,92 @@ class AppProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+RUN_PROD = str(PROJECT_ROOT / "scripts" / "run-prod")
+
+
+@dataclass(kw_only=True)
+class ProductionAppProcess(AppProcess):
+    """`make run-prod` (scripts/run-prod): migrations once, the emulators as one process of their own, then
+    `reflex run --env prod` serving frontend and backend on one port with several workers, PostgreSQL and Redis.
+
+    The production build goes to its own web directory, so it never touches the `.web` a dev app is serving.
+    """
+
+    database_url: str
+    redis_url: str
+    workers: int = 2
+    sandbox_port: int = field(default_factory=free_port)
+
+    def __post_init__(self) -> None:
+        self.backend_port = self.frontend_port  # one port serves both
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://localhost:{self.sandbox_port}"
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env.pop("REFLEX_HOT_RELOAD_OVERRIDE_PATHS")
+        env.update(
+            PORT=str(self.frontend_port),
+            PUBLIC_URL=self.frontend_url,
+            HOST="127.0.0.1",
+            WORKERS=str(self.workers),
+            SANDBOX_PORT=str(self.sandbox_port),
+            REFLEX_DB_URL=self.database_url,
+            REFLEX_REDIS_URL=self.redis_url,
+            REFLEX_WEB_WORKDIR=str(self.data_dir / "web"),
+            REFLEX_STATES_WORKDIR=str(self.data_dir / "states"),
+        )
+        return env
+
+    def start(self) -> None:
+        self.log_path = self.data_dir / "run-prod.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [RUN_PROD],
+            cwd=PROJECT_ROOT,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_until_serving()
+
+    def backend_workers(self) -> list[int]:
+        """PIDs of the backend's worker processes: the children of the `reflex run` process the script started."""
+        assert self.process is not None
+        supervisors = [pid for pid in _children(self.process.pid) if b"reflex" in _cmdline(pid)]
+        return [pid for supervisor in supervisors for pid in _children(supervisor)]
+
+    def stop(self) -> None:
+        # The script stops the app and the emulators when it is told to stop; nothing may outlive it.
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        # "pid (command) state ppid ...": the command may contain spaces and parentheses.
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            children.append(int(entry.name))
+    return children
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()

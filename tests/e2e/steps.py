@@ -50,3 +50,19 @@ def connect_shop(page: Page, shop_url: str = DEMO_SHOP) -> None:
     page.get_by_role("button", name="Login to Shopify").click()
     page.get_by_role("button", name="Install app").click()
     expect(page).to_have_url(re.compile(r"/connect/amazon$"))
+
+
+def use_demo_amazon_credentials(page: Page, dialog_name: str = "Connect Amazon") -> None:
+    """Fill the Amazon credentials dialog with the sandbox's demo seller and wait until the values arrived."""
+    dialog = page.get_by_role("dialog", name=dialog_name)
+    dialog.get_by_role("button", name="Use demo credentials").click()
+    # The values come back over the websocket; submitting before they arrive would send empty fields.
+    expect(dialog.get_by_label("Seller ID", exact=True)).to_have_value(re.compile(r"^A[A-Z0-9]+$"))
+    expect(dialog.get_by_label("Refresh Token", exact=True)).to_have_value(re.compile(r"^Atzr\|"))
+
+
+def link_demo_amazon(page: Page) -> None:
+    page.get_by_role("button", name="Connect Amazon").click()
+    use_demo_amazon_credentials(page)
+    page.get_by_role("dialog", name="Connect Amazon").get_by_role("button", name="Connect").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))

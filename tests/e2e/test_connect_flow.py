@@ -9,7 +9,14 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import FrameRecorder
 from tests.e2e.harness import AppProcess
-from tests.e2e.steps import DEMO_SHOP_NAME, PASSWORD, connect_shop, register_and_verify
+from tests.e2e.steps import (
+    DEMO_SHOP_NAME,
+    PASSWORD,
+    connect_shop,
+    link_demo_amazon,
+    register_and_verify,
+    use_demo_amazon_credentials,
+)
 from tests.smtp import Inbox
 
 
@@ -50,8 +57,7 @@ def test_connect_shopify_then_amazon_lands_on_the_dashboard(
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Refresh Token", exact=True)).to_have_value("")
 
-    dialog.get_by_role("button", name="Use demo credentials").click()
-    expect(dialog.get_by_label("Seller ID", exact=True)).not_to_have_value("A1WRONGSELLER99")
+    use_demo_amazon_credentials(page)
     dialog.get_by_role("button", name="Connect").click()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
 
@@ -66,11 +72,7 @@ def test_onboarded_merchant_resumes_on_the_dashboard_after_login(
 ) -> None:
     email = register_and_verify(page, live_app, inbox)
     connect_shop(page, f"resume-{secrets.token_hex(3)}")
-    page.get_by_role("button", name="Connect Amazon").click()
-    dialog = page.get_by_role("dialog", name="Connect Amazon")
-    dialog.get_by_role("button", name="Use demo credentials").click()
-    dialog.get_by_role("button", name="Connect").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    link_demo_amazon(page)
 
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(re.compile(r"/login$"))

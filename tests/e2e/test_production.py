@@ -1,0 +1,132 @@
+"""The onboarding once more, in production configuration: `make run-prod` on PostgreSQL and Redis,
+several backend workers behind one port, and the emulators as a process of their own."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import redis
+import sqlalchemy as sa
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import FrameRecorder
+from tests.e2e.harness import ProductionAppProcess
+from tests.e2e.steps import DEMO_SHOP, DEMO_SHOP_NAME, PASSWORD, link_demo_amazon, register_and_verify
+from tests.postgres import fresh_schema, postgres_available
+from tests.smtp import Inbox
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def redis_available() -> bool:
+    try:
+        return bool(redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not (postgres_available() and redis_available()),
+    reason="needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (CI has both)",
+)
+
+
+@contextmanager
+def empty_redis_database() -> Iterator[redis.Redis]:
+    """A Redis database number nobody uses (0 is left to `make run-prod`), emptied afterwards."""
+    for number in range(1, 16):
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
+        if client.dbsize() == 0:
+            try:
+                yield client
+            finally:
+                client.flushdb()
+                client.close()
+            return
+        client.close()
+    raise RuntimeError("every Redis database 1-15 holds keys; flush one for the production test")
+
+
+def redis_url(client: redis.Redis) -> str:
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{client.connection_pool.connection_kwargs['db']}"
+
+
+@pytest.fixture(scope="module")
+def redis_db() -> Iterator[redis.Redis]:
+    with empty_redis_database() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def production_app(
+    tmp_path_factory: pytest.TempPathFactory, inbox: Inbox, redis_db: redis.Redis
+) -> Iterator[ProductionAppProcess]:
+    with fresh_schema() as database_url:
+        app = ProductionAppProcess(
+            data_dir=tmp_path_factory.mktemp("prod-data"),
+            env_overrides={"OFFAMAZON_SMTP_URL": inbox.url},
+            database_url=database_url,
+            redis_url=redis_url(redis_db),
+        )
+        app.start()
+        try:
+            yield app
+        finally:
+            app.stop()
+
+
+def rows(database_url: str, query: str, **params: object) -> list[sa.Row]:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(sa.text(query), params))
+    finally:
+        engine.dispose()
+
+
+def test_onboarding_on_postgresql_and_redis_with_several_workers(
+    production_app: ProductionAppProcess, page: Page, inbox: Inbox, server_frames: FrameRecorder, redis_db: redis.Redis
+) -> None:
+    app = production_app
+    assert len(app.backend_workers()) == app.workers >= 2
+
+    email = register_and_verify(page, app, inbox)
+    otp = inbox.latest_code(email)
+    page.get_by_label("Shop URL", exact=True).fill(DEMO_SHOP)
+    page.get_by_role("button", name="Login to Shopify").click()
+    expect(page.get_by_role("button", name="Install app")).to_be_visible()
+    assert page.url.startswith(f"{app.sandbox_url}/sandbox/shopify/{DEMO_SHOP}/admin/oauth/authorize")
+    page.get_by_role("button", name="Install app").click()
+    expect(page).to_have_url(re.compile(r"/connect/amazon$"))
+    expect(page.get_by_test_id("shop-connected")).to_contain_text(DEMO_SHOP_NAME)
+
+    link_demo_amazon(page)
+    # A fresh websocket (possibly to another worker) still finds the merchant signed in.
+    page.reload()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+    session_cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "offamazon_session")
+    server_frames.assert_never_sent(PASSWORD, otp, session_cookie)
+
+    # Everything was written to PostgreSQL, in this test's schema.
+    user_rows = rows(app.database_url, 'SELECT id, email_verified_at FROM "user" WHERE email = :email', email=email)
+    assert len(user_rows) == 1 and user_rows[0].email_verified_at is not None
+    user_id = user_rows[0].id
+    assert rows(app.database_url, "SELECT shop_domain FROM shopconnection WHERE user_id = :id", id=user_id) == [
+        (DEMO_SHOP,)
+    ]
+    assert len(rows(app.database_url, "SELECT id FROM amazonconnection WHERE user_id = :id", id=user_id)) == 1
+
+    # The tab's state lives in Redis, where every worker finds it.
+    assert any(b"connect_amazon_state" in key for key in redis_db.scan_iter())
+
+    health = httpx.get(f"{app.backend_url}/healthz")
+    assert health.status_code == 200
+    assert health.json()["database"] == "ok" and health.json()["redis"] == "ok"
+    # The emulators are not mounted in the workers: each would keep its own OAuth codes and tokens.
+    assert httpx.get(f"{app.backend_url}/sandbox/shopify/{DEMO_SHOP}/admin/oauth/authorize").status_code == 404
+    assert len(app.backend_workers()) == app.workers >= 2
