@@ -11,16 +11,21 @@ import json
 import re
 from typing import Any
 
+import pyotp
 import pytest
 import reflex as rx
 from sqlmodel import Session, select
 
 import offamazon_ui.offamazon_ui  # noqa: F401  registers every page state
-from offamazon_ui.models import AuthSession, OneTimeCode, User
+from offamazon_ui import state as session_state
+from offamazon_ui.models import AuthSession, OneTimeCode, TwoFactor, User, utcnow
 from offamazon_ui.pages.login import LoginState
 from offamazon_ui.pages.register import RegisterState
+from offamazon_ui.pages.settings import ChangePasswordState, SettingsState, TwoFactorSettingsState
 from offamazon_ui.pages.verify import VerifyState
-from offamazon_ui.services import mail
+from offamazon_ui.services import mail, passwords, sessions
+from offamazon_ui.services.crypto import decrypt
+from tests.settings_fixtures import make_user
 
 PASSWORD = "Vivid#Lantern83"
 EMAIL = "owner@example.com"
@@ -60,6 +65,7 @@ def sent_mail(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_every_page_state_is_covered() -> None:
     names = {state.__name__ for state in app_states()}
     assert {"SessionState", "RegisterState", "VerifyState", "LoginState", "ConnectAmazonState"} <= names
+    assert {"SettingsState", "ChangePasswordState", "TwoFactorSettingsState", "UpdateAmazonState"} <= names
 
 
 async def test_register_verify_and_login_leave_no_secret_in_any_state(db, sent_mail: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -107,3 +113,42 @@ def test_no_public_var_is_named_like_a_secret() -> None:
     for state in app_states():
         public = [name for name in state.vars if not name.startswith("_") and name not in allowed]
         assert not [name for name in public if secret_words.search(name)], state.__name__
+
+
+async def test_settings_and_two_factor_sign_in_leave_no_secret_in_any_state(db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
+    user_id = make_user(EMAIL, password=PASSWORD, now=utcnow())
+    session_token = sessions.create_session(user_id)
+    # The browser's HttpOnly cookie, as the websocket handshake would carry it.
+    monkeypatch.setattr(session_state, "read_session_token", lambda _cookie: session_token)
+    root = rx.State(_reflex_internal_init=True)  # type: ignore[call-arg]
+    settings = substate(root, SettingsState)
+    assert await SettingsState.on_load.fn(settings) is None
+    assert settings.loaded and settings.email == EMAIL
+
+    two_factor = substate(root, TwoFactorSettingsState)
+    shown = [str(await TwoFactorSettingsState.begin_setup.fn(two_factor))]
+    with Session(db) as session:
+        key = decrypt(session.exec(select(TwoFactor.secret_enc)).one())
+    shown.append(str(await TwoFactorSettingsState.confirm_setup.fn(two_factor, {"code": pyotp.TOTP(key).now()})))
+    assert two_factor.enabled and two_factor.stage == "saved"
+    recovery_codes = set(re.findall(r"(?<![0-9A-Z])[2-9A-HJ-NP-Z]{5}-[2-9A-HJ-NP-Z]{5}(?![0-9A-Z])", shown[-1]))
+    assert len(recovery_codes) == 10
+
+    login = substate(root, LoginState)
+    await LoginState.submit.fn(login, {"email": EMAIL, "password": PASSWORD})
+    assert login.code_step and login._challenge
+
+    new_password = "Fresh#Meadow71"
+    password_form = substate(root, ChangePasswordState)
+    await ChangePasswordState.check_password.fn(password_form, new_password)
+    changed = await ChangePasswordState.submit.fn(
+        password_form,
+        {"current_password": PASSWORD, "password": new_password, "confirm_password": new_password},
+    )
+    assert password_form.errors == {} and "ticket" in str(changed)
+
+    sent = browser_view(root)
+    key_groups = [key[i : i + 4] for i in range(0, len(key), 4)]
+    for secret in (PASSWORD, new_password, session_token, login._challenge, key, *key_groups, *recovery_codes):
+        assert secret not in sent

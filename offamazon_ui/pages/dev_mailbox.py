@@ -11,13 +11,22 @@ import asyncio
 import reflex as rx
 
 from offamazon_ui.components import layout
+from offamazon_ui.config import get_settings
 from offamazon_ui.services import mail
+
+
+def mailbox_enabled() -> bool:
+    settings = get_settings()
+    return settings.is_sandbox and settings.smtp is None
 
 
 class DevMailboxState(rx.State):
     messages: list[dict[str, str]] = []
 
     async def load(self) -> None:
+        # Any client can send this event, page or not: in live mode it must not read an outbox.
+        if not mailbox_enabled():
+            return
         outbox = await asyncio.to_thread(mail.list_outbox, 20)
         self.messages = [
             {"to": m.to, "subject": m.subject, "sent_at": f"{m.sent_at:%Y-%m-%d %H:%M:%S} UTC", "text": m.text}

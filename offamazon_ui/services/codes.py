@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 
 from offamazon_ui.models import OneTimeCode, utcnow
 from offamazon_ui.services import ratelimit
-from offamazon_ui.services.crypto import hashes_match, keyed_hash
+from offamazon_ui.services.crypto import hashes_match, keyed_hash, keyed_hash_candidates
 from offamazon_ui.services.ratelimit import Limit
 
 Purpose = Literal["verify_email", "reset_password"]
@@ -249,7 +249,8 @@ def _try_live_code(session: Session, user_id: int, purpose: Purpose, code: str, 
     if claimed.rowcount != 1:
         session.refresh(live)
         return CodeCheck.USED_UP if live.failed_attempts >= MAX_ATTEMPTS_PER_CODE else CodeCheck.REJECTED
-    if not hashes_match(live.code_hash, _code_hash(user_id, purpose, code)):
+    candidates = keyed_hash_candidates(f"otp:{purpose}:{user_id}", code)  # codes sent before a key rotation
+    if not any(hashes_match(live.code_hash, candidate) for candidate in candidates):
         return CodeCheck.USED_UP if tries_before + 1 >= MAX_ATTEMPTS_PER_CODE else CodeCheck.REJECTED
     consumed = session.exec(update(OneTimeCode).where(*unspent).values(consumed_at=now))
     return CodeCheck.ACCEPTED if consumed.rowcount == 1 else CodeCheck.REJECTED

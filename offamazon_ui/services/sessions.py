@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from offamazon_ui.models import AuthSession, SessionTicket, utcnow
-from offamazon_ui.services.crypto import keyed_hash
+from offamazon_ui.services.crypto import keyed_hash, keyed_hash_candidates
 from offamazon_ui.services.db import session_scope
 
 IDLE_TIMEOUT = timedelta(hours=12)
@@ -72,7 +72,8 @@ def resolve_session(token: str, *, now: datetime | None = None) -> int | None:
         return None
     now = now or utcnow()
     with session_scope() as db:
-        found = db.exec(select(AuthSession).where(AuthSession.token_hash == _session_hash(token))).first()
+        candidates = keyed_hash_candidates("session", token)  # a session outlives a key rotation
+        found = db.exec(select(AuthSession).where(col(AuthSession.token_hash).in_(candidates))).first()
         if (
             found is None
             or found.revoked_at is not None
@@ -95,7 +96,10 @@ def revoke_session(token: str, *, now: datetime | None = None) -> None:
     with session_scope() as db:
         db.exec(
             update(AuthSession)
-            .where(col(AuthSession.token_hash) == _session_hash(token), col(AuthSession.revoked_at).is_(None))
+            .where(
+                col(AuthSession.token_hash).in_(keyed_hash_candidates("session", token)),
+                col(AuthSession.revoked_at).is_(None),
+            )
             .values(revoked_at=now or utcnow())
         )
 
@@ -133,12 +137,12 @@ def redeem_ticket(ticket: str, *, now: datetime | None = None) -> str | None:
     if not _plausible(ticket):
         return None
     now = now or utcnow()
-    ticket_hash = _ticket_hash(ticket)
+    ticket_hashes = keyed_hash_candidates("session-ticket", ticket)
     with session_scope() as db:
         claimed = db.exec(
             update(SessionTicket)
             .where(
-                col(SessionTicket.ticket_hash) == ticket_hash,
+                col(SessionTicket.ticket_hash).in_(ticket_hashes),
                 col(SessionTicket.used_at).is_(None),
                 col(SessionTicket.expires_at) > now,
             )
@@ -146,5 +150,5 @@ def redeem_ticket(ticket: str, *, now: datetime | None = None) -> str | None:
         )
         if claimed.rowcount != 1:
             return None
-        user_id = db.exec(select(SessionTicket.user_id).where(SessionTicket.ticket_hash == ticket_hash)).one()
+        user_id = db.exec(select(SessionTicket.user_id).where(col(SessionTicket.ticket_hash).in_(ticket_hashes))).one()
         return start_session(db, user_id, now)

@@ -19,11 +19,11 @@ from datetime import timedelta
 from urllib.parse import parse_qsl, quote, urlencode
 
 from sqlalchemy import delete, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from offamazon_ui.config import Settings, get_settings
 from offamazon_ui.models import OAuthState, utcnow
-from offamazon_ui.services.crypto import keyed_hash
+from offamazon_ui.services.crypto import keyed_hash, keyed_hash_candidates
 from offamazon_ui.services.db import session_scope
 from offamazon_ui.services.shopify.connection import save_connection, shop_owner
 from offamazon_ui.services.shopify.domains import is_shop_domain, normalize_shop_domain
@@ -96,22 +96,23 @@ def _consume_state(user_id: int | None, nonce: str) -> str:
     """Mark the nonce used (at most once, atomically) and return the shop it was issued for."""
     if not nonce:
         raise CallbackRejected(f"Shopify's answer was incomplete. {TRY_AGAIN}", code="state_missing")
-    nonce_hash = _nonce_hash(nonce)
+    # Any configured key: installs begun before a key rotation still complete.
+    same_nonce = col(OAuthState.nonce_hash).in_(keyed_hash_candidates(_STATE_HASH_PURPOSE, nonce))
     now = utcnow()
     with session_scope() as session:
         if user_id is not None:
             claimed = session.connection().execute(
                 update(OAuthState)
-                .where(OAuthState.nonce_hash == nonce_hash)  # type: ignore[arg-type]
+                .where(same_nonce)
                 .where(OAuthState.user_id == user_id)  # type: ignore[arg-type]
                 .where(OAuthState.used_at.is_(None))  # type: ignore[union-attr]
                 .where(OAuthState.expires_at > now)  # type: ignore[arg-type]
                 .values(used_at=now)
             )
             if claimed.rowcount == 1:
-                claimed_state = session.exec(select(OAuthState).where(OAuthState.nonce_hash == nonce_hash)).one()
+                claimed_state = session.exec(select(OAuthState).where(same_nonce)).one()
                 return claimed_state.shop
-        state = session.exec(select(OAuthState).where(OAuthState.nonce_hash == nonce_hash)).first()
+        state = session.exec(select(OAuthState).where(same_nonce)).first()
     if user_id is None:
         raise CallbackRejected(
             "You were signed out while connecting Shopify. Sign in and connect your store again.", code="not_signed_in"
