@@ -62,11 +62,20 @@ class Settings:
     lwa_token_url: str
     spapi_url: str | None
     default_marketplace_id: str
+    sandbox_url: str | None
+    # Key rotation: keys that still decrypt tokens and match stored hashes, never used for new ones.
+    previous_secret_keys: tuple[str, ...] = ()
 
     @property
     def is_sandbox(self) -> bool:
         """Only used to mount the emulators and to offer demo shortcuts in the UI."""
         return self.mode == "sandbox"
+
+    @property
+    def mounts_sandbox(self) -> bool:
+        """Whether the backend serves the emulators itself; with several workers they run as one process apart,
+        since they keep OAuth codes, tokens and bulk operations in memory."""
+        return self.is_sandbox and self.sandbox_url is None
 
     @property
     def outbox_dir(self) -> Path:
@@ -119,6 +128,16 @@ def _secret_key(env: Mapping[str, str], mode: str, data_dir: Path) -> str:
     if mode == "live":
         raise ConfigError("OFFAMAZON_SECRET_KEY is required in live mode")
     return _sandbox_secret_key(data_dir)
+
+
+def _previous_secret_keys(env: Mapping[str, str], secret_key: str) -> tuple[str, ...]:
+    name = "OFFAMAZON_PREVIOUS_SECRET_KEYS"
+    keys = tuple(key.strip() for key in env.get(name, "").split(",") if key.strip())
+    if any(len(key) < MIN_SECRET_KEY_LENGTH for key in keys):
+        raise ConfigError(f"{name} must list keys of at least {MIN_SECRET_KEY_LENGTH} characters, separated by commas")
+    if secret_key in keys:
+        raise ConfigError(f"{name} must not contain OFFAMAZON_SECRET_KEY: set the new key there and list the old one")
+    return tuple(dict.fromkeys(keys))
 
 
 def _sandbox_secret_key(data_dir: Path) -> str:
@@ -187,7 +206,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not _API_VERSION.match(api_version):
         raise ConfigError(f"SHOPIFY_API_VERSION must look like 2026-07, got {api_version!r}")
 
-    sandbox = f"{backend_url}/sandbox"
+    # The emulators as a process of their own (several backend workers); the browser opens its OAuth page.
+    separate_sandbox = env.get("OFFAMAZON_SANDBOX_URL", "").strip()
+    sandbox_url = _url(env, "OFFAMAZON_SANDBOX_URL", "") if separate_sandbox else None
+    if sandbox_url and mode != "sandbox":
+        raise ConfigError("OFFAMAZON_SANDBOX_URL only applies in sandbox mode; unset it in live mode")
+    sandbox = f"{sandbox_url or backend_url}/sandbox"
     shopify_template = env.get("OFFAMAZON_SHOPIFY_URL", "").strip() or (
         f"{sandbox}/shopify/{{shop}}" if mode == "sandbox" else "https://{shop}"
     )
@@ -230,6 +254,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         spapi_url=_url({"OFFAMAZON_SPAPI_URL": spapi_url}, "OFFAMAZON_SPAPI_URL", "") if spapi_url else None,
         default_marketplace_id=marketplace,
+        sandbox_url=sandbox_url,
+        previous_secret_keys=_previous_secret_keys(env, secret_key),
     )
 
 

@@ -18,11 +18,19 @@ from offamazon_ui.pages import (
     register,
     verify,
 )
+from offamazon_ui.pages import settings as settings_page
+from offamazon_ui.security import security_middleware
+from offamazon_ui.services.importer import run_import_runner
+from offamazon_ui.services.redaction import install_redaction
 from offamazon_ui.state import SessionState
 
+install_redaction()  # before anything logs: tokens, codes and cookies never reach a log line
 settings = get_settings()
 
-app = rx.App(api_transformer=build_backend(settings))
+# The backend routes (with Reflex mounted inside), then security headers around everything.
+app = rx.App(api_transformer=[build_backend(settings), security_middleware(settings)])
+# The embedded import runner: queued and interrupted imports run inside the backend process.
+app.register_lifespan_task(run_import_runner)
 
 app.add_page(rx.fragment, route="/", title="Off-Amazon Selection", on_load=SessionState.land)
 app.add_page(
@@ -61,6 +69,12 @@ app.add_page(
     route=routes.DASHBOARD,
     title="Dashboard · Off-Amazon Selection",
     on_load=dashboard.DashboardState.on_load,
+)
+app.add_page(
+    settings_page.page,
+    route=routes.SETTINGS,
+    title="Settings · Off-Amazon Selection",
+    on_load=settings_page.SettingsState.on_load,
 )
 
 if settings.is_sandbox and settings.smtp is None:

@@ -43,6 +43,31 @@ def test_sandbox_defaults_point_every_url_at_the_emulators(tmp_path: Path) -> No
     assert s.shopify_scopes == ("read_products", "read_inventory")
     assert s.shopify_api_version == "2026-07"
     assert s.default_marketplace_id == "ATVPDKIKX0DER"
+    assert s.sandbox_url is None
+    assert s.mounts_sandbox
+
+
+def test_a_separate_sandbox_process_takes_over_every_emulator_url(tmp_path: Path) -> None:
+    s = settings(tmp_path, OFFAMAZON_SANDBOX_URL="http://localhost:8010/", REFLEX_API_URL="http://localhost:3000")
+    assert s.sandbox_url == "http://localhost:8010"
+    assert not s.mounts_sandbox
+    assert s.shop_base_url("demo.myshopify.com") == "http://localhost:8010/sandbox/shopify/demo.myshopify.com"
+    assert s.lwa_token_url == "http://localhost:8010/sandbox/amazon/auth/o2/token"
+    assert s.spapi_url == "http://localhost:8010/sandbox/amazon/spapi"
+
+
+def test_explicit_emulator_urls_win_over_the_sandbox_process(tmp_path: Path) -> None:
+    s = settings(
+        tmp_path, OFFAMAZON_SANDBOX_URL="http://localhost:8010", OFFAMAZON_SPAPI_URL="http://127.0.0.1:9001/spapi"
+    )
+    assert s.spapi_url == "http://127.0.0.1:9001/spapi"
+    assert s.lwa_token_url == "http://localhost:8010/sandbox/amazon/auth/o2/token"
+
+
+def test_sandbox_process_url_is_refused_in_live_mode(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="^OFFAMAZON_SANDBOX_URL only applies in sandbox mode"):
+        settings(tmp_path, **live_env(OFFAMAZON_SANDBOX_URL="http://localhost:8010"))
+    assert not settings(tmp_path, **live_env()).mounts_sandbox
 
 
 def test_live_defaults_point_at_shopify_and_amazon(tmp_path: Path) -> None:
@@ -97,6 +122,7 @@ def test_live_mode_refuses_to_start_without_its_secrets(tmp_path: Path, missing:
         ("OFFAMAZON_SHOPIFY_URL", "shop://{shop}", "OFFAMAZON_SHOPIFY_URL must be an http(s) URL"),
         ("OFFAMAZON_LWA_TOKEN_URL", "not a url", "OFFAMAZON_LWA_TOKEN_URL must be an http(s) URL"),
         ("OFFAMAZON_SPAPI_URL", "sellingpartnerapi", "OFFAMAZON_SPAPI_URL must be an http(s) URL"),
+        ("OFFAMAZON_SANDBOX_URL", "localhost:8010", "OFFAMAZON_SANDBOX_URL must be an http(s) URL"),
         ("OFFAMAZON_MARKETPLACE_ID", "US", "OFFAMAZON_MARKETPLACE_ID must be an Amazon marketplace ID"),
     ],
 )
