@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.e2e.harness import AppProcess  # noqa: E402
-from tests.e2e.steps import PASSWORD, fill_registration, new_email  # noqa: E402
+from tests.e2e.steps import PASSWORD, fill_registration, new_email, use_demo_amazon_credentials  # noqa: E402
 from tests.smtp import smtp_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -55,12 +55,16 @@ def main() -> None:
                 expect(page).to_have_url(re.compile(r"/connect/amazon$"))
                 page.get_by_role("button", name="Connect Amazon").click()
                 dialog = page.get_by_role("dialog", name="Connect Amazon")
-                dialog.get_by_role("button", name="Use demo credentials").click()
+                use_demo_amazon_credentials(page)
                 page.screenshot(path=OUT / "4-connect-amazon.png", full_page=True)
                 dialog.get_by_role("button", name="Connect").click()
                 expect(page).to_have_url(re.compile(r"/dashboard$"))
-                page.wait_for_timeout(4000)
+                expect(page.get_by_test_id("import-status")).to_have_text("completed", timeout=60_000)
+                expect(page.get_by_test_id("product-row").first).to_be_visible()
                 page.screenshot(path=OUT / "5-dashboard.png", full_page=True)
+                page.get_by_role("link", name="Settings").click()
+                expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+                page.screenshot(path=OUT / "6-settings.png", full_page=True)
                 browser.close()
         except Exception:
             print(app.log_tail(80))

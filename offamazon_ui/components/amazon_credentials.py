@@ -17,20 +17,15 @@ from reflex.event import EventSpec
 from offamazon_ui.components import fields
 from offamazon_ui.components.credential_notes import credential_notes
 from offamazon_ui.config import get_settings
+from offamazon_ui.forms import UNEXPECTED_ERROR, submitted_text
 from offamazon_ui.services import amazon
 from offamazon_ui.state import SessionState, check_access
 
 log = logging.getLogger(__name__)
-UNEXPECTED = "Something went wrong on our side. Please try again in a minute."
 MARKETPLACE_OPTIONS = amazon.marketplace_options()
 REFRESH_TOKEN_INPUT = "field-refresh-token"  # noqa: S105  an element id
 SELLER_INPUT = "field-seller-id"
 AMAZON_FIELDS = (amazon.MARKETPLACE_FIELD, amazon.SELLER_FIELD, amazon.REFRESH_TOKEN_FIELD)
-
-
-def _text(form_data: object, name: str) -> str:
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
 
 
 class AmazonCredentialsForm(rx.State, mixin=True):
@@ -94,14 +89,14 @@ class AmazonCredentialsForm(rx.State, mixin=True):
         try:
             result = await amazon.verify_and_connect(
                 user_id,
-                _text(form_data, amazon.MARKETPLACE_FIELD),
-                _text(form_data, amazon.SELLER_FIELD),
-                _text(form_data, amazon.REFRESH_TOKEN_FIELD),
+                submitted_text(form_data, amazon.MARKETPLACE_FIELD),
+                submitted_text(form_data, amazon.SELLER_FIELD),
+                submitted_text(form_data, amazon.REFRESH_TOKEN_FIELD),
             )
         except Exception:
             log.exception("Amazon connection failed unexpectedly")
             async with self:
-                self.connecting, self.form_error = False, UNEXPECTED
+                self.connecting, self.form_error = False, UNEXPECTED_ERROR
             return wipe_token
         async with self:
             self.connecting = False

@@ -16,12 +16,12 @@ import reflex as rx
 
 from offamazon_ui import routes
 from offamazon_ui.components import fields, layout
+from offamazon_ui.forms import UNEXPECTED_ERROR, submitted_text
 from offamazon_ui.services import shopify
 from offamazon_ui.services.shopify.errors import ShopifyError
 from offamazon_ui.state import SessionState, check_access
 
 log = logging.getLogger(__name__)
-UNEXPECTED = "Something went wrong on our side. Please try again in a minute."
 TRY_AGAIN = "Please try connecting again."
 
 # Why the callback sent the merchant back here, by the reason code in ?error=.
@@ -56,11 +56,6 @@ def callback_problem(code: str) -> str:
     return CALLBACK_PROBLEMS.get(code, GENERIC_PROBLEM)
 
 
-def _text(form_data: object, name: str) -> str:
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
-
-
 class ConnectShopifyState(rx.State):
     shop_error: str = ""
     form_error: str = ""
@@ -93,7 +88,7 @@ class ConnectShopifyState(rx.State):
         if redirect is not None:
             return redirect
         try:
-            authorize_url = await asyncio.to_thread(shopify.begin_install, user_id, _text(form_data, "shop"))
+            authorize_url = await asyncio.to_thread(shopify.begin_install, user_id, submitted_text(form_data, "shop"))
         except ShopifyError as error:
             async with self:
                 self.redirecting = False
@@ -105,7 +100,7 @@ class ConnectShopifyState(rx.State):
         except Exception:
             log.exception("starting the Shopify install failed unexpectedly")
             async with self:
-                self.redirecting, self.form_error = False, UNEXPECTED
+                self.redirecting, self.form_error = False, UNEXPECTED_ERROR
             return
         # A full navigation of this tab (not a new window), also when Shopify is served from our own host.
         return rx.call_script(f"window.location.assign({json.dumps(authorize_url)})")

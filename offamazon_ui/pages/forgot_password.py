@@ -9,19 +9,14 @@ import reflex as rx
 
 from offamazon_ui import routes
 from offamazon_ui.components import fields, layout
+from offamazon_ui.forms import UNEXPECTED_ERROR, submitted_text
 from offamazon_ui.pages.login import LoginState
 from offamazon_ui.services import accounts, onboarding, twofactor
 from offamazon_ui.state import SessionState, allowed_routes, hand_over_session_script
 
 log = logging.getLogger(__name__)
-UNEXPECTED = "Something went wrong on our side. Please try again in a minute."
 PASSWORD_CHANGED_NEEDS_CODE = "Your password was changed. Enter the code from your authenticator app to sign in."  # noqa: S105
 CODE_SENT = "If an account exists for {email}, we sent it a 6-digit reset code. It expires in 10 minutes."
-
-
-def _text(form_data: object, name: str) -> str:
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
 
 
 class ForgotPasswordState(rx.State):
@@ -52,11 +47,11 @@ class ForgotPasswordState(rx.State):
             self.busy, self.form_error, self.errors = True, "", {}
             client_ip = self.router.session.client_ip
         try:
-            result = await accounts.request_password_reset(_text(form_data, "email"), client_ip)
+            result = await accounts.request_password_reset(submitted_text(form_data, "email"), client_ip)
         except Exception:
             log.exception("password reset request failed unexpectedly")
             async with self:
-                self.busy, self.form_error = False, UNEXPECTED
+                self.busy, self.form_error = False, UNEXPECTED_ERROR
             return
         async with self:
             self.busy = False
@@ -81,9 +76,9 @@ class ForgotPasswordState(rx.State):
         try:
             result = await accounts.reset_password(
                 email,
-                _text(form_data, "code"),
-                _text(form_data, "password"),
-                _text(form_data, "confirm_password"),
+                submitted_text(form_data, "code"),
+                submitted_text(form_data, "password"),
+                submitted_text(form_data, "confirm_password"),
                 client_ip,
             )
             # The emailed code replaces the password, not the authenticator: two-factor accounts still need it.
@@ -92,7 +87,7 @@ class ForgotPasswordState(rx.State):
         except Exception:
             log.exception("password reset failed unexpectedly")
             async with self:
-                self.busy, self.form_error = False, UNEXPECTED
+                self.busy, self.form_error = False, UNEXPECTED_ERROR
             return
         async with self:
             self.busy = False

@@ -15,17 +15,12 @@ import reflex as rx
 
 from offamazon_ui import routes
 from offamazon_ui.components import fields, layout
+from offamazon_ui.forms import UNEXPECTED_ERROR, submitted_text
 from offamazon_ui.pages.verify import VerifyState
 from offamazon_ui.services import accounts, onboarding, twofactor
 from offamazon_ui.state import SessionState, allowed_routes, hand_over_session_script
 
 log = logging.getLogger(__name__)
-UNEXPECTED = "Something went wrong on our side. Please try again in a minute."
-
-
-def _text(form_data: object, name: str) -> str:
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
 
 
 class LoginState(rx.State):
@@ -64,14 +59,16 @@ class LoginState(rx.State):
             self.submitting, self.form_error = True, ""
             client_ip = self.router.session.client_ip
         try:
-            result = await accounts.login(_text(form_data, "email"), _text(form_data, "password"), client_ip)
+            result = await accounts.login(
+                submitted_text(form_data, "email"), submitted_text(form_data, "password"), client_ip
+            )
             # No session before the second factor: begin_sign_in hands out a ticket only without one.
             step = await asyncio.to_thread(twofactor.begin_sign_in, result.user_id) if result.user_id else None
             progress = await asyncio.to_thread(onboarding.progress_of, result.user_id) if result.user_id else None
         except Exception:
             log.exception("login failed unexpectedly")
             async with self:
-                self.submitting, self.form_error = False, UNEXPECTED
+                self.submitting, self.form_error = False, UNEXPECTED_ERROR
             return
         async with self:
             self.submitting = False
@@ -100,12 +97,14 @@ class LoginState(rx.State):
             self.submitting, self.form_error, self.code_error = True, "", ""
             challenge, client_ip = self._challenge, self.router.session.client_ip
         try:
-            result = await asyncio.to_thread(twofactor.finish_sign_in, challenge, _text(form_data, "code"), client_ip)
+            result = await asyncio.to_thread(
+                twofactor.finish_sign_in, challenge, submitted_text(form_data, "code"), client_ip
+            )
             progress = await asyncio.to_thread(onboarding.progress_of, result.user_id) if result.user_id else None
         except Exception:
             log.exception("two-factor sign-in failed unexpectedly")
             async with self:
-                self.submitting, self.code_error = False, UNEXPECTED
+                self.submitting, self.code_error = False, UNEXPECTED_ERROR
             return
         async with self:
             self.submitting = False
@@ -115,7 +114,7 @@ class LoginState(rx.State):
                 if result.error is not None and result.error.field is not None and not result.restart:
                     self.code_error = result.error.message
                 else:
-                    self.form_error = result.error.message if result.error else UNEXPECTED
+                    self.form_error = result.error.message if result.error else UNEXPECTED_ERROR
                 return
             self._challenge = ""
         return rx.call_script(hand_over_session_script(result.ticket, allowed_routes(progress)[-1]))

@@ -12,17 +12,12 @@ import reflex as rx
 from offamazon_ui import routes
 from offamazon_ui.components import fields, layout
 from offamazon_ui.components.password_checklist import password_checklist, password_checks
+from offamazon_ui.forms import submitted_text
 from offamazon_ui.pages.verify import VerifyState
 from offamazon_ui.services import accounts
 from offamazon_ui.state import SessionState
 
 FIELDS = ("first_name", "last_name", "email", "password", "confirm_password")
-
-
-def _text(form_data: object, name: str) -> str:
-    """Submit data as the browser sent it; anything that is not text counts as empty."""
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
 
 
 class RegisterState(rx.State):
@@ -55,7 +50,7 @@ class RegisterState(rx.State):
                 return
             self.submitting, self.errors, self.form_error = True, {}, ""
             client_ip = self.router.session.client_ip
-        values = {name: _text(form_data, name) for name in FIELDS}
+        values = {name: submitted_text(form_data, name) for name in FIELDS}
         try:
             result = await accounts.register(
                 first_name=values["first_name"],

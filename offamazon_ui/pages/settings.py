@@ -28,6 +28,7 @@ from offamazon_ui import routes
 from offamazon_ui.components import fields, layout
 from offamazon_ui.components.amazon_credentials import AmazonCredentialsForm, amazon_credentials_dialog
 from offamazon_ui.components.password_checklist import password_checklist, password_checks
+from offamazon_ui.forms import UNEXPECTED_ERROR, submitted_text
 from offamazon_ui.services import amazon, importer, passwords, profile, sessions, shopify, twofactor
 from offamazon_ui.services.accounts import FieldError
 from offamazon_ui.services.amazon.connection import AmazonConnectionSummary
@@ -36,7 +37,6 @@ from offamazon_ui.services.shopify.connection import ShopConnectionInfo, disconn
 from offamazon_ui.state import SessionState, check_access, hand_over_session_script
 
 log = logging.getLogger(__name__)
-UNEXPECTED = "Something went wrong on our side. Please try again in a minute."
 # Reaching the Shopify step means signed in with a verified email: all the settings page asks for.
 SETTINGS_GATE = routes.CONNECT_SHOPIFY
 
@@ -46,11 +46,6 @@ KEY_ELEMENT = "two-factor-key"
 QR_ELEMENT = "two-factor-qr"
 RECOVERY_ELEMENT = "recovery-codes"
 PRODUCT_CHOICES = ("keep", "delete")
-
-
-def _text(form_data: object, name: str) -> str:
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
 
 
 def _when(moment: datetime | None) -> str:
@@ -203,13 +198,13 @@ class SettingsState(rx.State):
         user_id, redirect = await session._guard(SETTINGS_GATE)
         if redirect is not None or user_id is None:
             return redirect
-        first, last = _text(form_data, "first_name"), _text(form_data, "last_name")
+        first, last = submitted_text(form_data, "first_name"), submitted_text(form_data, "last_name")
         self.names_notice, self.form_error = "", ""
         try:
             errors = await asyncio.to_thread(profile.update_names, user_id, first, last)
         except Exception:
             log.exception("saving names failed unexpectedly")
-            self.form_error = UNEXPECTED
+            self.form_error = UNEXPECTED_ERROR
             return None
         self.name_errors, self.form_error = _errors_by_field(errors)
         if errors:
@@ -272,7 +267,7 @@ class SettingsState(rx.State):
         except Exception:
             log.exception("disconnecting Shopify failed unexpectedly")
             async with self:
-                self.busy, self.form_error, self.disconnect_shop_open = False, UNEXPECTED, False
+                self.busy, self.form_error, self.disconnect_shop_open = False, UNEXPECTED_ERROR, False
             return None
         async with self:
             self.busy, self.disconnect_shop_open = False, False
@@ -298,7 +293,7 @@ class SettingsState(rx.State):
         except Exception:
             log.exception("disconnecting Amazon failed unexpectedly")
             async with self:
-                self.busy, self.form_error, self.disconnect_amazon_open = False, UNEXPECTED, False
+                self.busy, self.form_error, self.disconnect_amazon_open = False, UNEXPECTED_ERROR, False
             return None
         async with self:
             self.busy, self.disconnect_amazon_open = False, False
@@ -326,11 +321,11 @@ class SettingsState(rx.State):
             return [wipe, redirect]
         try:
             error = await profile.delete_account(
-                user_id, _text(form_data, DELETE_PASSWORD_FIELD), client_ip, field=DELETE_PASSWORD_FIELD
+                user_id, submitted_text(form_data, DELETE_PASSWORD_FIELD), client_ip, field=DELETE_PASSWORD_FIELD
             )
         except Exception:
             log.exception("deleting an account failed unexpectedly")
-            error = FieldError(None, UNEXPECTED)
+            error = FieldError(None, UNEXPECTED_ERROR)
         async with self:
             self.busy = False
             if error is not None:
@@ -372,9 +367,9 @@ class ChangePasswordState(rx.State):
         try:
             errors = await profile.change_password(
                 user_id,
-                _text(form_data, profile.CURRENT_PASSWORD_FIELD),
-                _text(form_data, passwords.PASSWORD_FIELD),
-                _text(form_data, passwords.CONFIRM_FIELD),
+                submitted_text(form_data, profile.CURRENT_PASSWORD_FIELD),
+                submitted_text(form_data, passwords.PASSWORD_FIELD),
+                submitted_text(form_data, passwords.CONFIRM_FIELD),
                 client_ip,
             )
             # Every session ended with the change; this browser continues on a brand-new one.
@@ -382,7 +377,7 @@ class ChangePasswordState(rx.State):
         except Exception:
             log.exception("changing a password failed unexpectedly")
             async with self:
-                self.submitting, self.form_error = False, UNEXPECTED
+                self.submitting, self.form_error = False, UNEXPECTED_ERROR
             return None
         async with self:
             self.submitting = False
@@ -439,7 +434,7 @@ class TwoFactorSettingsState(rx.State):
         async with self:
             self.busy = False
             if setup is None:
-                self.form_error = UNEXPECTED
+                self.form_error = UNEXPECTED_ERROR
                 return None
             self.stage = "scan"
         # Written into the page once, never into a var.
@@ -469,13 +464,13 @@ class TwoFactorSettingsState(rx.State):
             return redirect
         try:
             result = await asyncio.to_thread(
-                twofactor.confirm_setup, user_id, _text(form_data, twofactor.CODE_FIELD), client_ip
+                twofactor.confirm_setup, user_id, submitted_text(form_data, twofactor.CODE_FIELD), client_ip
             )
             status = await asyncio.to_thread(twofactor.status, user_id)
         except Exception:
             log.exception("confirming two-factor setup failed unexpectedly")
             async with self:
-                self.busy, self.form_error = False, UNEXPECTED
+                self.busy, self.form_error = False, UNEXPECTED_ERROR
             return None
         async with self:
             self.busy = False
@@ -512,16 +507,16 @@ class TwoFactorSettingsState(rx.State):
             return [wipe, redirect]
         try:
             error = await twofactor.disable(
-                user_id, _text(form_data, DISABLE_PASSWORD_FIELD), client_ip, field=DISABLE_PASSWORD_FIELD
+                user_id, submitted_text(form_data, DISABLE_PASSWORD_FIELD), client_ip, field=DISABLE_PASSWORD_FIELD
             )
             status = await asyncio.to_thread(twofactor.status, user_id)
         except Exception:
             log.exception("turning two-factor off failed unexpectedly")
-            error, status = FieldError(None, UNEXPECTED), None
+            error, status = FieldError(None, UNEXPECTED_ERROR), None
         async with self:
             self.busy = False
             if error is not None or status is None:
-                self.disable_error = error.message if error else UNEXPECTED
+                self.disable_error = error.message if error else UNEXPECTED_ERROR
                 return wipe
             self._apply(status)
         return [wipe, rx.toast.success("Two-factor sign-in is off.")]

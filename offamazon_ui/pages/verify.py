@@ -10,18 +10,13 @@ import reflex as rx
 
 from offamazon_ui import routes
 from offamazon_ui.components import fields, layout
+from offamazon_ui.forms import UNEXPECTED_ERROR, submitted_text
 from offamazon_ui.models import utcnow
 from offamazon_ui.services import accounts, sessions
 from offamazon_ui.services.codes import CodeStatus
 from offamazon_ui.state import SessionState, hand_over_session_script
 
 log = logging.getLogger(__name__)
-UNEXPECTED = "Something went wrong on our side. Please try again in a minute."
-
-
-def _text(form_data: object, name: str) -> str:
-    value = form_data.get(name, "") if isinstance(form_data, dict) else ""
-    return value if isinstance(value, str) else ""
 
 
 def _countdown(seconds: int) -> str:
@@ -93,12 +88,12 @@ class VerifyState(rx.State):
             self.verifying, self.code_error, self.form_error = True, "", ""
             email, client_ip = self.pending_email, self.router.session.client_ip
         try:
-            result = await accounts.verify_email(email, _text(form_data, "code"), client_ip)
+            result = await accounts.verify_email(email, submitted_text(form_data, "code"), client_ip)
             ticket = await asyncio.to_thread(sessions.issue_ticket, result.user_id) if result.user_id else None
         except Exception:
             log.exception("verification failed unexpectedly")
             async with self:
-                self.verifying, self.form_error = False, UNEXPECTED
+                self.verifying, self.form_error = False, UNEXPECTED_ERROR
             return
         async with self:
             self.verifying = False
@@ -107,7 +102,7 @@ class VerifyState(rx.State):
                 if error is not None and error.field == accounts.CODE_FIELD:
                     self.code_error = error.message
                 else:
-                    self.form_error = error.message if error else UNEXPECTED
+                    self.form_error = error.message if error else UNEXPECTED_ERROR
                 return
             self.pending_email = ""
         return rx.call_script(hand_over_session_script(ticket, routes.CONNECT_SHOPIFY))
@@ -124,7 +119,7 @@ class VerifyState(rx.State):
         except Exception:
             log.exception("resend failed unexpectedly")
             async with self:
-                self.resending, self.form_error = False, UNEXPECTED
+                self.resending, self.form_error = False, UNEXPECTED_ERROR
             return
         async with self:
             self.resending = False
