@@ -1,13 +1,14 @@
 """Plain HTTP routes beside Reflex's websocket: cookies, OAuth callbacks, health, emulators.
 
 They run on the backend port (8000 in dev, the single port in production);
-a reverse proxy must forward /auth/*, /healthz and, in sandbox mode, /sandbox/*
-(unless the emulators run as a process of their own, see OFFAMAZON_SANDBOX_URL).
+a reverse proxy must forward /auth/*, /healthz, /webhooks/shopify (Shopify's deliveries) and,
+in sandbox mode, /sandbox/* (unless the emulators run as a process of their own, see OFFAMAZON_SANDBOX_URL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
@@ -30,9 +31,10 @@ from offamazon_ui import routes
 from offamazon_ui.config import Settings, get_settings
 from offamazon_ui.models import ImportJob
 from offamazon_ui.sandbox import build_sandbox
-from offamazon_ui.services import sessions, shopify
+from offamazon_ui.services import sessions, shopify, webhook_inbox
 from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.shopify.errors import ShopifyError
+from offamazon_ui.services.shopify.webhooks import verify_webhook_hmac
 from offamazon_ui.state import read_session_token, session_cookie_name
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,44 @@ def _no_referrer(response: Response) -> Response:
     # The callback URL carries a one-time code; never pass it on in a Referer header.
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+# Strong references to running drains: the event loop keeps only weak ones.
+_background_tasks: set[asyncio.Task[int]] = set()
+MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
+
+
+async def shopify_webhook(request: Request) -> Response:
+    """Verify the signature over the raw body before anything else, store the delivery, answer at once;
+    the work runs in the background (Shopify waits 5 seconds, then retries)."""
+    settings = get_settings()
+    raw_body = await request.body()
+    if len(raw_body) > MAX_WEBHOOK_BYTES or not verify_webhook_hmac(
+        raw_body, request.headers.get("x-shopify-hmac-sha256"), settings.shopify_api_secret
+    ):
+        return PlainTextResponse("Unauthorized", status_code=401)
+    webhook_id = request.headers.get("x-shopify-webhook-id", "")
+    topic = request.headers.get("x-shopify-topic", "")
+    shop_domain = request.headers.get("x-shopify-shop-domain", "")
+    if (
+        not (webhook_id and topic and shop_domain)
+        or len(webhook_id) > 255
+        or len(topic) > 100
+        or len(shop_domain) > 255
+    ):
+        return PlainTextResponse("Missing webhook headers", status_code=400)
+    try:
+        payload = raw_body.decode()
+        if not isinstance(json.loads(payload), dict):
+            raise ValueError("not an object")
+    except ValueError:
+        return PlainTextResponse("Body must be a JSON object", status_code=400)
+    if not await asyncio.to_thread(webhook_inbox.record_delivery, webhook_id, topic, shop_domain, payload):
+        return PlainTextResponse("Already received")
+    task = asyncio.create_task(webhook_inbox.drain_inbox())
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
+    return PlainTextResponse("OK")
 
 
 # A load balancer polls this; a dependency that hangs must not hang the answer.
@@ -216,6 +256,7 @@ def build_backend(settings: Settings) -> Starlette:
         Route(routes.LOGOUT_ENDPOINT, end_session, methods=["POST"]),
         Route(routes.HEALTH_ENDPOINT, health, methods=["GET"]),
         Route(shopify.CALLBACK_PATH, shopify_callback, methods=["GET"]),
+        Route(routes.SHOPIFY_WEBHOOKS_ENDPOINT, shopify_webhook, methods=["POST"]),
     ]
     if settings.mounts_sandbox:
         route_list.append(Mount(routes.SANDBOX_PREFIX, app=build_sandbox(settings)))

@@ -282,3 +282,28 @@ class TwoFactorChallenge(SQLModel, table=True):
     expires_at: NaiveDatetime
     failed_attempts: int = 0
     used_at: NaiveDatetime | None = None
+
+
+# Webhooks
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """A verified Shopify webhook, stored before it is answered so a crash leaves it to process later.
+
+    `webhook_id` is unique: Shopify retries a delivery with the same id, and a retry is stored (and acted on) once.
+    The link to the connection (when the shop is connected here) lets erasing a shop or an account erase its
+    deliveries, whose payloads hold the shop's data.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: str = Field(max_length=255, unique=True, index=True)
+    topic: str = Field(max_length=100)
+    shop_domain: str = Field(max_length=255, index=True)
+    shop_connection_id: int | None = Field(
+        default=None, foreign_key="shopconnection.id", index=True, ondelete="CASCADE"
+    )
+    payload: str = Field(sa_type=sa.Text)
+    received_at: NaiveDatetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1000)
+    processed_at: NaiveDatetime | None = Field(default=None, index=True)

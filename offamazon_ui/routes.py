@@ -15,6 +15,7 @@ DEV_MAILBOX = "/dev/mailbox"
 SESSION_COOKIE_ENDPOINT = "/auth/session"
 LOGOUT_ENDPOINT = "/auth/logout"
 HEALTH_ENDPOINT = "/healthz"
+SHOPIFY_WEBHOOKS_ENDPOINT = "/webhooks/shopify"
 SANDBOX_PREFIX = "/sandbox"
 
 ONBOARDING_STEPS = (

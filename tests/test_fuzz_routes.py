@@ -7,6 +7,10 @@ cookie routes get arbitrary forms, bodies, origins and cookies.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
+from offamazon_ui import routes
 from offamazon_ui.backend import build_backend
 from offamazon_ui.config import get_settings
 from offamazon_ui.services.shopify.oauth import CALLBACK_PATH, query_hmac
@@ -127,5 +132,41 @@ def test_cookie_routes_never_fail_or_write(backend: str, seeded: Seeded, db: Eng
             response = httpx.post(f"{backend}{path}", content=content, headers=headers, follow_redirects=False)
         assert response.status_code in (303, 400, 403), response.text
         assert changed_tables(before, snapshot(db)) == set()
+
+    run()
+
+
+def test_webhook_route_never_fails_and_unsigned_deliveries_never_write(backend: str, db: Engine) -> None:
+    secret = get_settings().shopify_api_secret
+    payloads = st.one_of(
+        st.binary(max_size=200),
+        st.dictionaries(st.sampled_from(["id", "title", "variants", "updated_at"]) | st.text(max_size=8), texts).map(
+            lambda value: json.dumps(value).encode()
+        ),
+    )
+
+    @fuzz
+    @given(
+        body=payloads,
+        sign=st.booleans(),
+        topic=st.sampled_from(["products/update", "products/delete", "app/uninstalled", "shop/redact"]) | HEADER_TEXT,
+        shop=st.sampled_from(["owner-store.myshopify.com", ""]) | HEADER_TEXT,
+        webhook_id=HEADER_TEXT,
+        signature=HEADER_TEXT,
+    )
+    def run(body: bytes, sign: bool, topic: str, shop: str, webhook_id: str, signature: str) -> None:
+        if sign:
+            signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+        headers = {
+            "X-Shopify-Hmac-Sha256": signature,
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": shop,
+            "X-Shopify-Webhook-Id": webhook_id,
+        }
+        before = snapshot(db)
+        response = httpx.post(f"{backend}{routes.SHOPIFY_WEBHOOKS_ENDPOINT}", content=body, headers=headers)
+        assert response.status_code in ((200, 400) if sign else (401,)), response.text
+        if not sign:
+            assert changed_tables(before, snapshot(db)) == set()
 
     run()

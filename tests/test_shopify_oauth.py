@@ -25,6 +25,7 @@ from offamazon_ui.services.shopify.errors import (
     ShopUnavailable,
 )
 from offamazon_ui.services.shopify.oauth import query_hmac, verify_query_hmac
+from offamazon_ui.services.shopify.webhooks import SUBSCRIBED_TOPICS
 from tests.shopify_fixtures import API_KEY, API_SECRET, SMALL_SHOP, ShopifySandbox, approve_install, shopify
 
 __all__ = ["shopify"]
@@ -106,7 +107,10 @@ async def test_install_round_trip_stores_an_encrypted_connection(
     assert timedelta(minutes=59) < row.access_expires_at - utcnow() <= timedelta(hours=1)
     assert _state_row(params["state"]).used_at is not None
     assert [r.status for r in shopify.emulator.requests("access_token")] == [200]
-    assert [r.status for r in shopify.emulator.requests("graphql")] == [200]
+    # The shop's name, then the webhook subscriptions: one listing and one creation per topic.
+    assert [r.status for r in shopify.emulator.requests("graphql")] == [200] * 6
+    subscribed = {subscription.topic for subscription in shopify.emulator.shops[SMALL_SHOP].webhook_subscriptions}
+    assert subscribed == set(SUBSCRIBED_TOPICS)
     for text in (repr(result), str(result), caplog.text):
         assert access_token not in text and refresh_token not in text and params["code"] not in text
 

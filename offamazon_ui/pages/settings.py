@@ -34,6 +34,7 @@ from offamazon_ui.services.accounts import FieldError
 from offamazon_ui.services.amazon.connection import AmazonConnectionSummary
 from offamazon_ui.services.importer import ImportProgress
 from offamazon_ui.services.shopify.connection import ShopConnectionInfo, disconnect_shop
+from offamazon_ui.services.shopify.webhooks import list_webhook_subscriptions
 from offamazon_ui.state import SessionState, check_access, hand_over_session_script
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,23 @@ def describe_import(progress: ImportProgress | None) -> str:
     if progress.status == "queued":
         return "Waiting to start"
     return f"Failed {_when(progress.finished_at)}: {progress.last_error or 'unknown error'}"
+
+
+WEBHOOKS_TIMEOUT_SECONDS = 5.0
+
+
+async def describe_webhooks(shop: ShopConnectionInfo | None) -> str:
+    """The store's webhook subscriptions (what keeps the catalog in sync without a re-sync), asked of Shopify."""
+    if shop is None:
+        return ""
+    try:
+        subscriptions = await asyncio.wait_for(list_webhook_subscriptions(shop.id), WEBHOOKS_TIMEOUT_SECONDS)
+    except Exception as error:
+        log.info("webhook subscriptions not listed (%s)", type(error).__name__)
+        return "Could not be listed right now; reload the page in a minute."
+    if not subscriptions:
+        return "None: products update only on a re-sync. Reconnect the store to subscribe."
+    return ", ".join(sorted(s.topic.lower().replace("_", "/", 1) for s in subscriptions))
 
 
 def _errors_by_field(errors: tuple[FieldError, ...]) -> tuple[dict[str, str], str]:
@@ -119,6 +137,7 @@ class SettingsState(rx.State):
     shop_scopes: str = ""
     shop_since: str = ""
     last_import: str = ""
+    shop_webhooks: str = ""
     disconnect_shop_open: bool = False
     product_choice: str = "keep"
     # Amazon
@@ -149,6 +168,7 @@ class SettingsState(rx.State):
     async def _refresh(self, user_id: int, session_token: str | None) -> None:
         overview = await asyncio.to_thread(_overview, user_id, session_token)
         self._apply(overview)
+        self.shop_webhooks = await describe_webhooks(overview.shop)
         two_factor_state = await self.get_state(TwoFactorSettingsState)
         two_factor_state._apply(overview.two_factor)
         amazon_form = await self.get_state(UpdateAmazonState)
@@ -616,6 +636,7 @@ def _shopify_card() -> rx.Component:
                 _row("Permissions", SettingsState.shop_scopes, "shop-scopes"),
                 _row("Connected since", SettingsState.shop_since, "shop-since"),
                 _row("Last import", SettingsState.last_import, "last-import"),
+                _row("Webhooks", SettingsState.shop_webhooks, "shop-webhooks"),
                 rx.hstack(
                     rx.link(rx.button("Reconnect", variant="soft"), href=routes.CONNECT_SHOPIFY),
                     disconnect_dialog,

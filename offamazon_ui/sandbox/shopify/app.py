@@ -15,6 +15,7 @@ import hmac
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from offamazon_ui.sandbox.shopify.catalog import PRODUCT_ID_BASE
 from offamazon_ui.sandbox.shopify.cost import MAX_QUERY_COST, CostError, actual_cost, requested_cost
 from offamazon_ui.sandbox.shopify.schema import (
     MutationView,
@@ -35,6 +37,7 @@ from offamazon_ui.sandbox.shopify.schema import (
     resolve_type,
 )
 from offamazon_ui.sandbox.shopify.state import EmulatedShop, Fault, ShopifyEmulator
+from offamazon_ui.sandbox.shopify.webhooks import product_id_of, product_payload
 
 UNAUTHORIZED_MESSAGE = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 API_VERSION = re.compile(r"^\d{4}-(01|04|07|10)$|^unstable$")
@@ -380,6 +383,63 @@ border:0;border-radius:8px;padding:.7rem 1.4rem;font-size:1rem;cursor:pointer}}s
             return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse({"ok": True})
 
+    async def control_products(self, request: Request) -> Response:
+        """Change the shop as a merchant would, then send the webhooks Shopify sends for it.
+
+        Body: {"action": "update", "product_id": gid or number, "title"?, "vendor"?, "status"?,
+        "variant"? (position, default 1), "price"?, "sku"?, "barcode"?} | {"action": "delete", "product_id": …}
+        | {"action": "create", "title"?} | {"action": "uninstall"} (revokes the app's tokens).
+        Answers with the product's gid and the ids of the webhooks scheduled.
+        """
+        domain = request.path_params["shop"]
+        shop = self.emulator.shop(domain)
+        if shop is None:
+            return JSONResponse({"error": "unknown shop"}, status_code=404)
+        try:
+            body = dict(await request.json())
+            result = self._change_catalog(shop, body, str(request.url_for("image", shop=domain, name=_URL_SLOT)))
+        except (ValueError, TypeError, IndexError, KeyError) as error:
+            return JSONResponse({"error": f"cannot apply change: {type(error).__name__} {error}"}, status_code=400)
+        return JSONResponse(result)
+
+    def _change_catalog(self, shop: EmulatedShop, body: dict[str, Any], image_url: str) -> dict[str, Any]:
+        catalog, action = shop.catalog, body.get("action")
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.emulator.now()))
+        image_url_template = image_url.replace(_URL_SLOT, "{name}")
+        if action == "uninstall":
+            self.emulator.revoke_access_tokens(shop.domain)
+            self.emulator.revoke_refresh_tokens(shop.domain)
+            payload = {"id": shop.numeric_id, "name": shop.name, "myshopify_domain": shop.domain}
+            return {"webhook_ids": self.emulator.webhooks.send(shop, "APP_UNINSTALLED", payload)}
+        if action == "create":
+            fields = {"title": str(body["title"])} if body.get("title") else {}
+            index = catalog.create_product(now, **fields)
+            topic, payload = "PRODUCTS_CREATE", product_payload(catalog, index, image_url_template)
+        elif action == "delete":
+            index = product_id_of(body["product_id"])
+            catalog.delete_product(index)
+            topic, payload = "PRODUCTS_DELETE", {"id": PRODUCT_ID_BASE + index + 1}
+        elif action == "update":
+            index = product_id_of(body["product_id"])
+            product_fields = {name: str(body[name]) for name in ("title", "vendor", "status") if name in body}
+            catalog.change_product(index, now, **product_fields)
+            variant_fields = {name: body[name] for name in ("price", "sku", "barcode") if name in body}
+            if "price" in variant_fields:
+                variant_fields["price"] = f"{float(variant_fields['price']):.2f}"
+            if variant_fields:
+                catalog.change_variant(index, int(body.get("variant", 1)), now, **variant_fields)
+            topic, payload = "PRODUCTS_UPDATE", product_payload(catalog, index, image_url_template)
+        else:
+            raise ValueError("action must be create, update, delete or uninstall")
+        return {
+            "product_id": f"gid://shopify/Product/{PRODUCT_ID_BASE + index + 1}",
+            "webhook_ids": self.emulator.webhooks.send(shop, topic, payload),
+        }
+
+    async def control_webhooks(self, _request: Request) -> Response:
+        """Every delivery attempt so far (webhook id, topic, URL, attempt, status)."""
+        return JSONResponse([attempt.__dict__ for attempt in self.emulator.webhooks.attempts])
+
     async def control_fault(self, request: Request) -> Response:
         domain = request.path_params["shop"]
         if self.emulator.shop(domain) is None:
@@ -537,6 +597,8 @@ def emulator_app(emulator: ShopifyEmulator) -> Starlette:
         Route("/_control/shops", handlers.control_add_shop, methods=["POST"]),
         Route("/_control/shops/{shop}", handlers.control_configure, methods=["POST"]),
         Route("/_control/shops/{shop}/faults", handlers.control_fault, methods=["POST"]),
+        Route("/_control/shops/{shop}/products", handlers.control_products, methods=["POST"]),
+        Route("/_control/webhooks", handlers.control_webhooks, methods=["GET"]),
         Route("/{shop}/admin/oauth/authorize", handlers.authorize, methods=["GET", "POST"], name="authorize"),
         Route("/{shop}/admin/oauth/access_token", handlers.access_token, methods=["POST"], name="access_token"),
         Route("/{shop}/admin/api/{version}/graphql.json", handlers.graphql, methods=["POST"], name="graphql"),

@@ -12,9 +12,10 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 MAX_VARIANTS = 2048
 PRODUCT_ID_BASE = 8_000_000_000_000
@@ -133,16 +134,55 @@ def _options_for(count: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 @dataclass
 class Catalog:
-    """`variants_per_product` fixes the variant count (else 1–6 at random); `variant_counts` sets single products'."""
+    """`variants_per_product` fixes the variant count (else 1–6 at random); `variant_counts` sets single products'.
+
+    Edits made through the control API (a merchant changing the shop) are layered over the generated products:
+    changed fields per product and per variant, deleted products, and products added past the generated ones.
+    """
 
     seed: str
     product_count: int
     variants_per_product: int | None = None
     variant_counts: dict[int, int] = field(default_factory=dict)
+    product_changes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    variant_changes: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.product = lru_cache(maxsize=4096)(self._product)  # type: ignore[method-assign]
+        self._generated = lru_cache(maxsize=4096)(self._product)
         self._orders: dict[tuple[str, bool, str], list[int]] = {}
+
+    def product(self, index: int) -> CatalogProduct:
+        if index in self.deleted:
+            raise IndexError(index)
+        product = self._generated(index)
+        changes = self.product_changes.get(index)
+        return replace(product, **changes) if changes else product
+
+    def change_product(self, index: int, updated_at: str, **fields: Any) -> None:
+        """Set product fields (title, vendor, status, …); raises IndexError for an unknown or deleted product."""
+        self.product(index)
+        self.product_changes.setdefault(index, {}).update(fields, updated_at=updated_at)
+        self._orders.clear()
+
+    def change_variant(self, index: int, position: int, updated_at: str, **fields: Any) -> None:
+        """Set variant fields (sku, price, barcode, …); the product's updated_at moves too, as in Shopify."""
+        self.variant(index, position)
+        self.variant_changes.setdefault((index, position), {}).update(fields, updated_at=updated_at)
+        self.change_product(index, updated_at)
+
+    def delete_product(self, index: int) -> None:
+        self.product(index)
+        self.deleted.add(index)
+        self._orders.clear()
+
+    def create_product(self, created_at: str, **fields: Any) -> int:
+        """A new product after the generated ones (generated like them unless `fields` say otherwise)."""
+        index = self.product_count
+        self.product_count += 1
+        self.product_changes[index] = {**fields, "created_at": created_at, "updated_at": created_at}
+        self._orders.clear()
+        return index
 
     def _product(self, index: int) -> CatalogProduct:
         if not 0 <= index < self.product_count:
@@ -188,7 +228,7 @@ class Catalog:
         price = round(base_price * rng.uniform(0.9, 1.2), 0) - 0.01 if rng.random() > 0.02 else 0.0
         selected = _selected_options(product.options, position - 1)
         on_sale = rng.random() < 0.2
-        return CatalogVariant(
+        variant = CatalogVariant(
             product_index=product_index,
             position=position,
             numeric_id=VARIANT_ID_BASE + product_index * 4096 + position,
@@ -203,15 +243,18 @@ class Catalog:
             created_at=product.created_at,
             updated_at=product.updated_at,
         )
+        changes = self.variant_changes.get((product_index, position))
+        return replace(variant, **changes) if changes else variant
 
     def order(self, sort_key: str, reverse: bool, search: str = "") -> Sequence[int]:
         """Product indexes in the requested order, filtered by a search string (cached per combination)."""
-        if sort_key in ("ID", "RELEVANCE") and not search:
+        if sort_key in ("ID", "RELEVANCE") and not search and not self.deleted:
             indexes: Sequence[int] = range(self.product_count)
             return indexes[::-1] if reverse else indexes
         key = (sort_key, reverse, search)
         if key not in self._orders:
-            matching = [i for i in range(self.product_count) if matches_search(self.product(i), search)]
+            live = (i for i in range(self.product_count) if i not in self.deleted)
+            matching = [i for i in live if matches_search(self.product(i), search)]
             sort_value = _SORT_VALUES.get(sort_key)
             if sort_value is not None:
                 matching.sort(key=lambda i: sort_value(self.product(i)))

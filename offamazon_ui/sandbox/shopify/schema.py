@@ -31,6 +31,7 @@ from offamazon_ui.sandbox.shopify.catalog import (
 
 if TYPE_CHECKING:
     from offamazon_ui.sandbox.shopify.state import BulkJob, EmulatedShop, ShopifyEmulator
+    from offamazon_ui.sandbox.shopify.webhooks import WebhookSubscriptionRecord
 
 IMAGE_SIZE = 800
 UNLISTED_SINCE_VERSION = "2025-10"
@@ -86,7 +87,7 @@ def resolve_field(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
 
 
 def resolve_type(value: Any, _info: GraphQLResolveInfo, _abstract: Any) -> str:
-    return str(value.graphql_type)
+    return str(value["graphql_type"] if isinstance(value, dict) else value.graphql_type)
 
 
 # --- pagination ------------------------------------------------------------------------------
@@ -411,6 +412,22 @@ class QueryRootView:
     def _product_at(self, index: int) -> ProductView:
         return ProductView(self._ctx, self._ctx.shop.catalog.product(index))
 
+    def webhook_subscriptions(
+        self, _info: GraphQLResolveInfo, topics: list[str] | None = None, **page: Any
+    ) -> dict[str, Any]:
+        records = [r for r in self._ctx.shop.webhook_subscriptions if topics is None or r.topic in topics]
+        return paginate(self._ctx, range(len(records)), lambda n: WebhookSubscriptionView(records[n]), **page)
+
+
+class WebhookSubscriptionView:
+    graphql_type = "WebhookSubscription"
+
+    def __init__(self, record: WebhookSubscriptionRecord) -> None:
+        self.id = record.gid
+        self.topic, self.format, self.uri = record.topic, record.format, record.callback_url
+        self.created_at = self.updated_at = record.created_at
+        self.endpoint = {"graphql_type": "WebhookHttpEndpoint", "callback_url": record.callback_url}
+
 
 class MutationView:
     def __init__(self, ctx: QueryContext) -> None:
@@ -421,6 +438,18 @@ class MutationView:
     ) -> dict[str, Any]:
         job, user_errors = self._ctx.emulator.start_bulk_query(self._ctx, query)
         return {"bulk_operation": BulkOperationView(self._ctx, job) if job else None, "user_errors": user_errors}
+
+    def webhook_subscription_create(
+        self, _info: GraphQLResolveInfo, topic: str, webhook_subscription: dict[str, Any]
+    ) -> dict[str, Any]:
+        callback_url = webhook_subscription.get("callbackUrl") or webhook_subscription.get("uri") or ""
+        record, user_errors = self._ctx.emulator.create_webhook_subscription(
+            self._ctx.shop, topic, str(callback_url), str(webhook_subscription.get("format") or "JSON")
+        )
+        return {
+            "webhook_subscription": WebhookSubscriptionView(record) if record else None,
+            "user_errors": user_errors,
+        }
 
     def bulk_operation_cancel(self, _info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
         job = self._ctx.emulator.bulk_job(self._ctx.shop, id)

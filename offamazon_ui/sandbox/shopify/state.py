@@ -25,6 +25,7 @@ from offamazon_ui.sandbox.shopify.bulk import BulkJob, check_bulk_query
 from offamazon_ui.sandbox.shopify.catalog import Catalog, demo_large, demo_small
 from offamazon_ui.sandbox.shopify.cost import LeakyBucket
 from offamazon_ui.sandbox.shopify.schema import QueryContext, admin_schema
+from offamazon_ui.sandbox.shopify.webhooks import TOPICS, WebhookSender, WebhookSubscriptionRecord
 
 CODE_LIFETIME = 60.0
 ACCESS_TOKEN_LIFETIME = 3600
@@ -64,6 +65,7 @@ class EmulatedShop:
     scopes_granted: tuple[str, ...] | None = None
     faults: list[Fault] = field(default_factory=list)
     bulk_jobs: list[BulkJob] = field(default_factory=list)
+    webhook_subscriptions: list[WebhookSubscriptionRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class ShopifyEmulator:
         self._files = tempfile.TemporaryDirectory(prefix="shopify-emulator-")
         self._demo_shops = demo_shops
         self._open_signup = open_signup
+        self.webhooks = WebhookSender(api_secret)
         self.reset()
 
     # --- setup and knobs ---------------------------------------------------------------------
@@ -144,7 +147,9 @@ class ShopifyEmulator:
             self._refresh_tokens: dict[str, _RefreshToken] = {}
             self._requests: list[RecordedRequest] = []
             self._bulk_numbers = 0
+            self._webhook_subscription_numbers = 0
             self.clock_offset = 0.0
+            self.webhooks.cancel()
             if self._demo_shops:
                 self.add_shop("demo-small.myshopify.com", "Demo Small Shop", demo_small())
                 self.add_shop("demo-large.myshopify.com", "Demo Large Shop", demo_large())
@@ -249,6 +254,30 @@ class ShopifyEmulator:
             for token in self._access_tokens.values():
                 if token.shop == domain:
                     token.revoked = True
+
+    def create_webhook_subscription(
+        self, shop: EmulatedShop, topic: str, callback_url: str, format: str
+    ) -> tuple[WebhookSubscriptionRecord | None, list[dict[str, Any]]]:
+        """Subscribe `callback_url` to `topic` (enum value), refusing what Shopify refuses."""
+        if not callback_url.startswith(("https://", "http://")):
+            return None, [{"field": ["webhookSubscription", "callbackUrl"], "message": "Address is invalid"}]
+        if topic not in TOPICS or format != "JSON":
+            return None, [{"field": ["webhookSubscription", "format"], "message": "Format must be JSON"}]
+        with self._lock:
+            for existing in shop.webhook_subscriptions:
+                if existing.topic == topic and existing.callback_url == callback_url:
+                    message = "Address for this topic has already been taken"
+                    return None, [{"field": ["webhookSubscription", "callbackUrl"], "message": message}]
+            self._webhook_subscription_numbers += 1
+            record = WebhookSubscriptionRecord(
+                numeric_id=1_000_000 + self._webhook_subscription_numbers,
+                topic=topic,
+                callback_url=callback_url,
+                format=format,
+                created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now())),
+            )
+            shop.webhook_subscriptions.append(record)
+            return record, []
 
     def revoke_refresh_tokens(self, domain: str) -> None:
         with self._lock:

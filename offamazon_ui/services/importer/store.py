@@ -211,6 +211,10 @@ def write_batch(batch: Batch, checkpoint: dict[str, Any]) -> None:
     """Upsert the batch and move the job's counts and checkpoint (bulk_offset or page_cursor) forward, atomically."""
     lease = batch.lease
     with get_engine().begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Without waiting for the WAL flush: a batch a server crash loses takes its checkpoint with it,
+            # so the job simply reads it again. (SQLite in WAL mode with synchronous=NORMAL already works so.)
+            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         touch_job(
             connection,
             lease,
@@ -220,17 +224,19 @@ def write_batch(batch: Batch, checkpoint: dict[str, Any]) -> None:
             last_error=None,
             **checkpoint,
         )
-        dialect, now = connection.dialect.name, utcnow()
-        for table, rows in ((PRODUCTS, batch.products), (VARIANTS, batch.variants), (IMAGES, batch.images)):
-            if rows:
-                # Values shared by the whole batch are bound once per statement rather than once per row.
-                shared: dict[str, Any] = {
-                    "shop_connection_id": lease.shop_connection_id,
-                    "last_seen_job_id": lease.job_id,
-                }
-                if table is not IMAGES:
-                    shared |= {"imported_at": now, "removed_at": None}
-                connection.execute(_upsert(dialect, table.name).values(**shared), rows)
+        upsert_rows(connection, batch, lease.shop_connection_id, lease.job_id)
+
+
+def upsert_rows(connection: Connection, batch: Batch, shop_connection_id: int, job_id: int | None) -> None:
+    """Upsert the batch's rows as seen by import job `job_id` (None: seen outside any import, e.g. a webhook)."""
+    dialect, now = connection.dialect.name, utcnow()
+    for table, rows in ((PRODUCTS, batch.products), (VARIANTS, batch.variants), (IMAGES, batch.images)):
+        if rows:
+            # Values shared by the whole batch are bound once per statement rather than once per row.
+            shared: dict[str, Any] = {"shop_connection_id": shop_connection_id, "last_seen_job_id": job_id}
+            if table is not IMAGES:
+                shared |= {"imported_at": now, "removed_at": None}
+            connection.execute(_upsert(dialect, table.name).values(**shared), rows)
 
 
 class SerialWriter:
@@ -270,7 +276,7 @@ def complete_import(lease: JobLease) -> None:
                 .values(removed_at=now)
             )
         connection.execute(sa.delete(IMAGES).where(IMAGES.c.shop_connection_id == shop, _not_seen_by(IMAGES, job_id)))
-        _settle_readiness(connection, shop)
+        settle_readiness(connection, shop)
         connection.execute(
             sa.update(JOBS)
             .where(JOBS.c.id == job_id)
@@ -290,7 +296,7 @@ def _not_seen_by(table: sa.Table, job_id: int) -> Any:
     return sa.or_(table.c.last_seen_job_id.is_(None), table.c.last_seen_job_id != job_id)
 
 
-def _settle_readiness(connection: Connection, shop: int) -> None:
+def settle_readiness(connection: Connection, shop: int) -> None:
     """Recompute what depends on more than one line of the export: images and variants of a product
     read apart from it, SKU duplicates across the shop, and each product's totals over its variants."""
     live_products = (PRODUCTS.c.shop_connection_id == shop, PRODUCTS.c.removed_at.is_(None))

@@ -156,6 +156,17 @@ query ProductVariants($id: ID!, $first: Int!, $after: String) {
 }"""
     + VARIANT_FIELDS
 )
+PRODUCT_QUERY = (
+    """
+query Product($id: ID!, $variantsFirst: Int!) {
+  product(id: $id) {
+    ...ProductFields
+    variants(first: $variantsFirst) { pageInfo { hasNextPage endCursor } nodes { ...VariantFields } }
+  }
+}"""
+    + PRODUCT_FIELDS
+    + VARIANT_FIELDS
+)
 # Bulk queries have no `first`: Shopify walks every connection to the end.
 BULK_PRODUCTS_QUERY = """
 {
@@ -418,6 +429,19 @@ class ShopifyClient:
             if not connection["pageInfo"]["hasNextPage"]:
                 return
             after = connection["pageInfo"]["endCursor"]
+
+    async def fetch_product(self, product_id: str) -> dict[str, Any] | None:
+        """One product (ProductFields) with all of its variants under "variants"; None when it does not exist."""
+        product = (await self.query(PRODUCT_QUERY, {"id": product_id, "variantsFirst": MAX_VARIANTS_PAGE}))["product"]
+        if product is None:
+            return None
+        variants = product.pop("variants")
+        product["variants"] = variants["nodes"]
+        if variants["pageInfo"]["hasNextPage"]:
+            product["variants"] += [
+                v async for v in self._remaining_variants(product_id, variants["pageInfo"]["endCursor"])
+            ]
+        return product
 
     async def _remaining_variants(self, product_id: str, after: str | None) -> AsyncIterator[dict[str, Any]]:
         while True:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Iterable
@@ -35,6 +36,9 @@ from offamazon_ui.services.shopify.errors import (
 )
 from offamazon_ui.services.shopify.graphql import ShopifyClient, static_token
 from offamazon_ui.services.shopify.tokens import TokenGrant, exchange_code
+from offamazon_ui.services.shopify.webhooks import subscribe_webhooks
+
+log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/auth/shopify/callback"
 STATE_LIFETIME = timedelta(minutes=10)
@@ -203,12 +207,25 @@ async def complete_install(
     _require_scopes(settings.shopify_scopes, grant)
     async with ShopifyClient(shop_domain, static_token(grant.access_token), settings=settings) as client:
         shop = await client.fetch_shop()
-    if shop.myshopify_domain != shop_domain:
-        raise InstallFailed(
-            f"Shopify answered for a different store than {shop_domain}. {TRY_AGAIN}", code="shop_mismatch"
-        )
-    info, reconnected = await asyncio.to_thread(save_connection, user_id, shop_domain, shop.name[:255], grant)
+        if shop.myshopify_domain != shop_domain:
+            raise InstallFailed(
+                f"Shopify answered for a different store than {shop_domain}. {TRY_AGAIN}", code="shop_mismatch"
+            )
+        info, reconnected = await asyncio.to_thread(save_connection, user_id, shop_domain, shop.name[:255], grant)
+        await _subscribe_quietly(client, settings)
     return ConnectResult(shop_domain=shop_domain, shop_name=info.shop_name, scopes=info.scopes, reconnected=reconnected)
+
+
+async def _subscribe_quietly(client: ShopifyClient, settings: Settings) -> None:
+    """The store is connected whatever happens here; without webhooks the catalog only updates on a re-sync,
+    and the settings page lists the subscriptions (and offers to create them again)."""
+    try:
+        failed = await subscribe_webhooks(client, settings=settings)
+    except Exception as error:
+        log.warning("webhook subscriptions for %s not created (%s)", client.shop_domain, type(error).__name__)
+        return
+    if failed:
+        log.warning("webhook subscriptions for %s not created: %s", client.shop_domain, ", ".join(failed))
 
 
 def _timestamp_is_recent(value: str) -> bool:
