@@ -19,7 +19,7 @@ export REFLEX_CHECK_LATEST_VERSION := false
 export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run run-prod test lint format bench screenshots migrate deps browser clean
+.PHONY: run run-prod worker loadtest test lint format bench screenshots migrate deps browser clean
 
 run: deps migrate
 	$(BIN)/reflex run
@@ -30,6 +30,15 @@ run: deps migrate
 # scripts/run-prod, e.g. `make run-prod PORT=8080 WORKERS=4`.
 run-prod: deps
 	scripts/run-prod
+
+# An import job worker (OFFAMAZON_JOB_ENGINE=procrastinate, REFLEX_DB_URL on PostgreSQL); start one or more
+# beside `make run-prod`, e.g. `OFFAMAZON_JOB_ENGINE=procrastinate make worker`.
+worker: deps
+	$(BIN)/python -m offamazon_ui.worker
+
+# Load and scale measurements against the local PostgreSQL (results in README "Load and scale"); not part of test.
+loadtest: deps
+	$(BIN)/python -m loadtest
 
 test: deps browser lint
 	$(BIN)/pytest

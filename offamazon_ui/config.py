@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 MODES = ("sandbox", "live")
+JOB_ENGINES = ("embedded", "procrastinate")
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 DEFAULT_MARKETPLACE_ID = "ATVPDKIKX0DER"
 SANDBOX_SHOPIFY_API_KEY = "offamazon-sandbox-app"
@@ -65,6 +66,8 @@ class Settings:
     sandbox_url: str | None
     # Key rotation: keys that still decrypt tokens and match stored hashes, never used for new ones.
     previous_secret_keys: tuple[str, ...] = ()
+    # "embedded": imports run inside the backend process; "procrastinate": on separate `make worker` processes.
+    job_engine: str = "embedded"
 
     @property
     def is_sandbox(self) -> bool:
@@ -192,6 +195,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"REFLEX_REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}")
 
+    job_engine = env.get("OFFAMAZON_JOB_ENGINE", "").strip().lower() or "embedded"
+    if job_engine not in JOB_ENGINES:
+        raise ConfigError(f"OFFAMAZON_JOB_ENGINE must be 'embedded' or 'procrastinate', got {job_engine!r}")
+    if job_engine == "procrastinate" and not database_url.startswith("postgresql"):
+        raise ConfigError("OFFAMAZON_JOB_ENGINE=procrastinate needs REFLEX_DB_URL to point at PostgreSQL")
+
     smtp_url = env.get("OFFAMAZON_SMTP_URL", "").strip()
     smtp = _parse_smtp(smtp_url) if smtp_url else None
     mail_from = env.get("OFFAMAZON_MAIL_FROM", "").strip() or "Off-Amazon Selection <no-reply@localhost>"
@@ -256,6 +265,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         default_marketplace_id=marketplace,
         sandbox_url=sandbox_url,
         previous_secret_keys=_previous_secret_keys(env, secret_key),
+        job_engine=job_engine,
     )
 
 

@@ -20,6 +20,7 @@ from offamazon_ui.pages import (
 )
 from offamazon_ui.pages import settings as settings_page
 from offamazon_ui.security import security_middleware
+from offamazon_ui.services import webhook_inbox
 from offamazon_ui.services.importer import run_import_runner
 from offamazon_ui.services.redaction import install_redaction
 from offamazon_ui.state import SessionState
@@ -29,8 +30,12 @@ settings = get_settings()
 
 # The backend routes (with Reflex mounted inside), then security headers around everything.
 app = rx.App(api_transformer=[build_backend(settings), security_middleware(settings)])
-# The embedded import runner: queued and interrupted imports run inside the backend process.
-app.register_lifespan_task(run_import_runner)
+# The embedded import runner: queued and interrupted imports run inside the backend process,
+# unless `make worker` processes run them (OFFAMAZON_JOB_ENGINE=procrastinate).
+if settings.job_engine == "embedded":
+    app.register_lifespan_task(run_import_runner)
+# Webhook deliveries saved but not applied before a restart are applied at start.
+app.register_lifespan_task(webhook_inbox.drain_inbox)
 
 app.add_page(rx.fragment, route="/", title="Off-Amazon Selection", on_load=SessionState.land)
 app.add_page(

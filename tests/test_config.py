@@ -112,6 +112,8 @@ def test_live_mode_refuses_to_start_without_its_secrets(tmp_path: Path, missing:
         ("OFFAMAZON_SECRET_KEY", "short", "OFFAMAZON_SECRET_KEY must be at least 32 characters"),
         ("REFLEX_DB_URL", "offamazon.db", "REFLEX_DB_URL must be a SQLAlchemy URL"),
         ("REFLEX_REDIS_URL", "http://cache", "REFLEX_REDIS_URL must start with redis://"),
+        ("OFFAMAZON_JOB_ENGINE", "celery", "OFFAMAZON_JOB_ENGINE must be 'embedded' or 'procrastinate'"),
+        ("OFFAMAZON_JOB_ENGINE", "procrastinate", "OFFAMAZON_JOB_ENGINE=procrastinate needs REFLEX_DB_URL"),
         ("OFFAMAZON_SMTP_URL", "imap://mail", "OFFAMAZON_SMTP_URL must start with smtp://"),
         ("OFFAMAZON_SMTP_URL", "smtp://", "OFFAMAZON_SMTP_URL must name a host"),
         ("OFFAMAZON_SMTP_URL", "smtp://mail:99999", "OFFAMAZON_SMTP_URL has an invalid port"),
@@ -157,6 +159,7 @@ def test_explicit_values_override_defaults(tmp_path: Path) -> None:
         REFLEX_API_URL="https://onboard.example.com",
         REFLEX_DB_URL="postgresql+psycopg://127.0.0.1/test",
         REFLEX_REDIS_URL="redis://127.0.0.1:6379/0",
+        OFFAMAZON_JOB_ENGINE="Procrastinate",
         OFFAMAZON_MAIL_FROM="Onboarding <hello@example.com>",
         SHOPIFY_SCOPES="read_products, read_inventory ,read_locations",
         SHOPIFY_API_VERSION="2026-10",
@@ -168,6 +171,7 @@ def test_explicit_values_override_defaults(tmp_path: Path) -> None:
     assert s.public_url == "https://onboard.example.com"
     assert s.database_url.startswith("postgresql+psycopg://")
     assert s.redis_url == "redis://127.0.0.1:6379/0"
+    assert s.job_engine == "procrastinate"
     assert s.mail_from == "Onboarding <hello@example.com>"
     assert s.shopify_scopes == ("read_products", "read_inventory", "read_locations")
     assert s.shopify_api_version == "2026-10"

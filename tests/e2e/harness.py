@@ -133,6 +133,7 @@ class ProductionAppProcess(AppProcess):
     redis_url: str
     workers: int = 2
     sandbox_port: int = field(default_factory=free_port)
+    job_worker: subprocess.Popen[bytes] | None = None  # `make worker`: imports run there, not in the backend
 
     def __post_init__(self) -> None:
         self.backend_port = self.frontend_port  # one port serves both
@@ -154,6 +155,7 @@ class ProductionAppProcess(AppProcess):
             REFLEX_REDIS_URL=self.redis_url,
             REFLEX_WEB_WORKDIR=str(self.data_dir / "web"),
             REFLEX_STATES_WORKDIR=str(self.data_dir / "states"),
+            OFFAMAZON_JOB_ENGINE="procrastinate",
         )
         return env
 
@@ -169,6 +171,18 @@ class ProductionAppProcess(AppProcess):
             start_new_session=True,
         )
         self._wait_until_serving()
+        with self.job_worker_log.open("wb") as worker_log:
+            self.job_worker = subprocess.Popen(
+                [sys.executable, "-m", "offamazon_ui.worker"],
+                cwd=PROJECT_ROOT,
+                env={**self.environment(), "OFFAMAZON_SANDBOX_URL": self.sandbox_url},
+                stdout=worker_log,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def job_worker_log(self) -> Path:
+        return self.data_dir / "job-worker.log"
 
     def backend_workers(self) -> list[int]:
         """PIDs of the backend's worker processes: the children of the `reflex run` process the script started."""
@@ -177,6 +191,9 @@ class ProductionAppProcess(AppProcess):
         return [pid for supervisor in supervisors for pid in _children(supervisor)]
 
     def stop(self) -> None:
+        if self.job_worker is not None and self.job_worker.poll() is None:
+            self.job_worker.terminate()
+            self.job_worker.wait(timeout=30)
         # The script stops the app and the emulators when it is told to stop; nothing may outlive it.
         if self.process is None or self.process.poll() is not None:
             return

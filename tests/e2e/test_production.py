@@ -13,6 +13,7 @@ import redis
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
+from offamazon_ui.sandbox.shopify.catalog import demo_small
 from tests.e2e.conftest import FrameRecorder
 from tests.e2e.harness import ProductionAppProcess
 from tests.e2e.steps import DEMO_SHOP, DEMO_SHOP_NAME, PASSWORD, link_demo_amazon, register_and_verify
@@ -108,6 +109,16 @@ def test_onboarding_on_postgresql_and_redis_with_several_workers(
     # A fresh websocket (possibly to another worker) still finds the merchant signed in.
     page.reload()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+    # The import ran on the separate job worker (procrastinate), and the dashboard shows its exact counts.
+    catalog = demo_small()
+    variants = sum(catalog.product(index).variant_count for index in range(catalog.product_count))
+    expect(page.get_by_test_id("import-status")).to_have_text("completed", timeout=60_000)
+    expect(page.get_by_test_id("imported-count")).to_have_text(str(catalog.product_count))
+    expect(page.get_by_test_id("variant-count")).to_have_text(str(variants))
+    assert set(rows(app.database_url, "SELECT status::text FROM procrastinate_jobs")) == {("succeeded",)}
+    [job_id] = [row.id for row in rows(app.database_url, "SELECT id FROM importjob")]
+    assert f"import job {job_id} completed" in app.job_worker_log.read_text()  # not the backend's runner
 
     session_cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "offamazon_session")
     server_frames.assert_never_sent(PASSWORD, otp, session_cookie)

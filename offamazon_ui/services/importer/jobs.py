@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from offamazon_ui.config import get_settings
 from offamazon_ui.models import ShopConnection, utcnow
 from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.importer.store import JOBS, JobLease, lease_deadline, touch_job
@@ -95,10 +96,23 @@ def _enqueue(shop_connection_id: int, *, resume_failed: bool) -> int:
                         .returning(JOBS.c.id)
                     ).scalar_one()  # fmt: skip
             notify_runners()
+            _hand_to_job_engine(int(job_id), shop_connection_id)
             return int(job_id)
         except IntegrityError:
             continue  # another request activated a job for this shop first; return that one
     raise RuntimeError(f"could not enqueue an import for shop connection {shop_connection_id}")
+
+
+def _hand_to_job_engine(job_id: int, shop_connection_id: int) -> None:
+    """With procrastinate, tell the worker processes; a failed deferral is retried by their sweep."""
+    if get_settings().job_engine != "procrastinate":
+        return
+    from offamazon_ui.services.importer import engine  # engine imports this module
+
+    try:
+        engine.defer_import(job_id, shop_connection_id)
+    except Exception:
+        log.warning("could not defer import job %s; the workers' sweep will pick it up", job_id, exc_info=True)
 
 
 def _resume_failed(connection: sa.Connection, shop_connection_id: int) -> int | None:
