@@ -14,7 +14,7 @@ from offamazon_ui.services.importer import enqueue_import
 from offamazon_ui.services.importer.bulk import _BulkSink
 from offamazon_ui.services.importer.bundles import BundleAssembler, ProductBundle
 from offamazon_ui.services.importer.jobs import claim_job
-from offamazon_ui.services.importer.store import PRODUCTS, VARIANTS, complete_import
+from offamazon_ui.services.importer.store import PRODUCTS, VARIANTS, complete_import, write_batch
 from tests.importer_fixtures import add_connection, job_row
 
 
@@ -126,8 +126,10 @@ def store_lines(shop_connection_id: int, lines: list[dict[str, Any]]) -> int:
         raw = orjson.dumps(line)
         offset += len(raw) + 1
         encoded.append((raw, offset))
-    sink.store(encoded[:37])
-    sink.store(encoded[37:], last=True)
+    batches = sink.prepare(encoded[:37]) + sink.prepare(encoded[37:], last=True)
+    assert [offset for _batch, offset in batches][-1] == offset  # the last batch checkpoints the end of the file
+    for batch, resume_at in batches:
+        write_batch(batch, {"bulk_offset": resume_at})
     complete_import(job.lease)
     return job_id
 

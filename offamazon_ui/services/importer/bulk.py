@@ -2,11 +2,11 @@
 
 Start the export (or find the one this job started before a restart), poll it
 with a growing interval, then stream the JSONL file: the event loop only
-downloads and splits lines, and a worker thread parses, groups (bundles.py)
-and upserts them in batches. The checkpoint is
-the byte offset after the last stored bundle, so a resumed job asks for the
-rest of the file with a Range header. A dropped download resumes the same way
-within the run.
+downloads and splits lines, a worker thread parses and groups them (see
+bundles.py) into batches, and the batches are upserted in order. The
+checkpoint is the byte offset after the last stored bundle, so a resumed job
+asks for the rest of the file with a Range header. A dropped download resumes
+the same way within the run.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from collections.abc import AsyncIterator
 import httpx
 import orjson
 
-from offamazon_ui.services.importer import jobs, store
+from offamazon_ui.services.db import get_engine
+from offamazon_ui.services.importer import jobs
 from offamazon_ui.services.importer.bundles import BundleAssembler, ProductBundle
 from offamazon_ui.services.importer.jobs import ClaimedJob
-from offamazon_ui.services.importer.store import Batch, JobLease
+from offamazon_ui.services.importer.store import Batch, JobLease, SerialWriter
 from offamazon_ui.services.shopify.errors import (
     BulkOperationFailed,
     BulkOperationInProgress,
@@ -133,7 +134,7 @@ async def _wait_for_export(client: ShopifyClient, operation_id: str) -> BulkOper
 
 
 class _BulkSink:
-    """Parses lines, groups them into bundles and stores them in batches; one call at a time, in a worker thread."""
+    """Parses lines and groups them into batches of whole bundles; one call at a time, in a worker thread."""
 
     def __init__(self, lease: JobLease) -> None:
         self.lease = lease
@@ -141,41 +142,55 @@ class _BulkSink:
         self.batch = Batch(lease)
         self.offset = 0
 
-    def store(self, lines: list[tuple[bytes, int]], *, last: bool = False) -> None:
+    def prepare(self, lines: list[tuple[bytes, int]], *, last: bool = False) -> list[tuple[Batch, int]]:
+        """The batches completed by these lines, each with the byte offset to resume from once it is stored."""
+        ready: list[tuple[Batch, int]] = []
         for raw, end_offset in lines:
             if raw.strip():
                 bundle = self.assembler.add(orjson.loads(raw), end_offset)
                 if bundle is not None:
-                    self._add(bundle)
+                    self._add(bundle, ready)
         if last:
             bundle = self.assembler.finish()
             if bundle is not None:
-                self._add(bundle)
-            self._write()
+                self._add(bundle, ready)
+            if self.batch:
+                ready.append((self.batch, self.offset))
+        return ready
 
-    def _add(self, bundle: ProductBundle) -> None:
+    def _add(self, bundle: ProductBundle, ready: list[tuple[Batch, int]]) -> None:
         self.batch.add(bundle)
-        self.offset = bundle.end_offset  # resume after this bundle once the batch holding it is stored
+        self.offset = bundle.end_offset
         if self.batch.due():
-            self._write()
-
-    def _write(self) -> None:
-        if self.batch:
-            store.write_batch(self.batch, {"bulk_offset": self.offset})
+            ready.append((self.batch, self.offset))
             self.batch = Batch(self.lease)
 
 
 async def _ingest(url: str, offset: int, lease: JobLease, retry: RetryPolicy) -> None:
-    # Parsing and storing run one after the other in one thread: the work is CPU-bound under one GIL,
-    # and overlapping it with more threads only adds contention. The socket buffers the download meanwhile.
     sink = _BulkSink(lease)
+    writer = SerialWriter()
+    # PostgreSQL stores a batch in its own process while this one parses the next. SQLite stores it in this
+    # process, under the same interpreter lock as the parsing, where overlapping the two only adds contention.
+    overlap = get_engine().dialect.name != "sqlite"
+
+    async def store(lines: list[tuple[bytes, int]], last: bool = False) -> None:
+        for batch, resume_at in await asyncio.to_thread(sink.prepare, lines, last=last):
+            await writer.submit(batch, {"bulk_offset": resume_at})
+            if not overlap:
+                await writer.drain()
+
     pending: list[tuple[bytes, int]] = []
-    async for lines in _read_lines(url, offset, retry):
-        pending += lines
-        if len(pending) >= FEED_LINES:
-            await asyncio.to_thread(sink.store, pending)
-            pending = []
-    await asyncio.to_thread(sink.store, pending, last=True)
+    try:
+        async for lines in _read_lines(url, offset, retry):
+            pending += lines
+            if len(pending) >= FEED_LINES:
+                await store(pending)
+                pending = []
+        await store(pending, last=True)
+        await writer.drain()
+    except BaseException:
+        await writer.settle()
+        raise
 
 
 class _RetryableDownload(Exception):
