@@ -160,6 +160,7 @@ class ImportJob(SQLModel, table=True):
     status: str = Field(default="queued", max_length=16)
     strategy: str = Field(default="bulk", max_length=16)
     products_total: int | None = None
+    variants_total: int | None = None
     products_seen: int = 0
     variants_seen: int = 0
     bulk_operation_id: str | None = Field(default=None, max_length=255)

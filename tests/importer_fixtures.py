@@ -113,6 +113,7 @@ def assert_imported_exactly(sandbox: ImportSandbox, shop_connection_id: int, job
     assert job.status == "completed", job.last_error
     assert (job.products_seen, job.variants_seen) == (len(expected.products), len(expected.variants))
     assert job.products_total == len(expected.products)
+    assert job.variants_total == len(expected.variants)
 
 
 @pytest.fixture

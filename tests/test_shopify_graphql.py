@@ -261,6 +261,7 @@ async def test_paginated_products_include_every_variant(shopify: ShopifySandbox)
     async with _client(shopify) as client:
         products = [product async for product in client.iter_products(page_size=7, variants_page_size=25)]
         assert await client.count_products() == 40
+        assert await client.count_variants() == sum(p["variantsCount"]["count"] for p in products)
     assert len(products) == 40 and len({p["id"] for p in products}) == 40
     by_count = {p["variantsCount"]["count"]: p for p in products}
     assert len(by_count[260]["variants"]) == 260 and len(by_count[120]["variants"]) == 120

@@ -87,6 +87,8 @@ class DashboardState(rx.State):
     total: int = 0
     total_known: bool = False
     variants: int = 0
+    variants_total: int = 0
+    variants_total_known: bool = False
     percent: int = 0
     elapsed: str = ""
     rate: str = ""
@@ -162,6 +164,8 @@ class DashboardState(rx.State):
         self.total = progress.products_total or 0
         self.total_known = progress.products_total is not None
         self.variants = progress.variants_imported
+        self.variants_total = progress.variants_total or 0
+        self.variants_total_known = progress.variants_total is not None
         self.percent = int(progress.percent or 0)
         self.problem = progress.last_error or ""
         if progress.started_at is not None:
@@ -350,6 +354,10 @@ def _progress() -> rx.Component:
                     ),
                     " products · ",
                     rx.el.span(DashboardState.variants, data_testid="variant-count"),
+                    rx.cond(
+                        DashboardState.variants_total_known,
+                        rx.fragment(" of ", rx.el.span(DashboardState.variants_total, data_testid="variant-total")),
+                    ),
                     " variants",
                     size="2",
                 ),

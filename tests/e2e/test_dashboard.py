@@ -38,6 +38,7 @@ def test_full_onboarding_imports_every_product_and_finds_a_sku(live_app: AppProc
     expect(page.get_by_test_id("imported-count")).to_have_text(str(SANDBOX_SHOP_PRODUCTS))
     expect(page.get_by_test_id("total-count")).to_have_text(str(SANDBOX_SHOP_PRODUCTS))
     expect(page.get_by_test_id("variant-count")).to_have_text(str(variants))
+    expect(page.get_by_test_id("variant-total")).to_have_text(str(variants))
 
     product, variant = known
     page.get_by_label("Search products").fill(variant.sku)

@@ -363,6 +363,16 @@ class QueryRootView:
             return {"count": limit, "precision": "AT_LEAST"}
         return {"count": count, "precision": "EXACT"}
 
+    def product_variants_count(
+        self, info: GraphQLResolveInfo, query: str | None = None, limit: int | None = 10000
+    ) -> dict[str, Any]:
+        _require_products_access(self._ctx, info)
+        catalog = self._ctx.shop.catalog
+        count = sum(catalog.product(index).variant_count for index in catalog.order("ID", False, query or ""))
+        if limit is not None and count > limit:
+            return {"count": limit, "precision": "AT_LEAST"}
+        return {"count": count, "precision": "EXACT"}
+
     def product(self, info: GraphQLResolveInfo, id: str) -> ProductView | None:
         node = self.node(info, id)
         return node if isinstance(node, ProductView) else None

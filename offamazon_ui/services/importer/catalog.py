@@ -43,6 +43,7 @@ class ImportProgress:
     strategy: str  # bulk | paginated
     products_imported: int
     products_total: int | None
+    variants_total: int | None  # once known, from Shopify's productVariantsCount
     variants_imported: int
     started_at: datetime | None
     finished_at: datetime | None
@@ -138,6 +139,7 @@ def import_progress(shop_connection_id: int) -> ImportProgress | None:
         strategy=job.strategy,
         products_imported=job.products_seen,
         products_total=job.products_total,
+        variants_total=job.variants_total,
         variants_imported=job.variants_seen,
         started_at=job.started_at,
         finished_at=job.finished_at,

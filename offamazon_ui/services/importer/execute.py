@@ -63,6 +63,7 @@ async def _import(job: ClaimedJob) -> None:
     async with await ShopifyClient.for_connection(lease.shop_connection_id) as client:
         if job.products_total is None:
             await asyncio.to_thread(jobs.record_products_total, lease, await client.count_products())
+            await asyncio.to_thread(jobs.record_variants_total, lease, await client.count_variants())
         if job.strategy == "bulk":
             try:
                 await import_with_bulk(client, job)

@@ -221,6 +221,11 @@ def record_products_total(lease: JobLease, total: int) -> None:
         touch_job(connection, lease, products_total=total)
 
 
+def record_variants_total(lease: JobLease, total: int) -> None:
+    with get_engine().begin() as connection:
+        touch_job(connection, lease, variants_total=total)
+
+
 def record_bulk_operation(lease: JobLease, operation_id: str) -> None:
     with get_engine().begin() as connection:
         touch_job(connection, lease, strategy="bulk", bulk_operation_id=operation_id, bulk_offset=0)

@@ -283,6 +283,7 @@ def complete_import(lease: JobLease) -> None:
             .values(
                 status="completed",
                 products_total=JOBS.c.products_seen,
+                variants_total=JOBS.c.variants_seen,
                 finished_at=now,
                 updated_at=now,
                 lease_owner=None,

@@ -399,6 +399,10 @@ class ShopifyClient:
         )
         return int(data["productsCount"]["count"])
 
+    async def count_variants(self) -> int:
+        data = await self.query("query VariantsCount { productVariantsCount(limit: null) { count } }")
+        return int(data["productVariantsCount"]["count"])
+
     async def iter_products(
         self, *, page_size: int = 10, variants_page_size: int = 25, search: str | None = None
     ) -> AsyncIterator[dict[str, Any]]:
