@@ -110,26 +110,20 @@ def test_validate_new_password_attributes_errors_to_fields() -> None:
     assert validate_new_password(GOOD, "Blue-Harbor-４２", "") == {}
 
 
-async def test_hash_uses_bcrypt_cost_12_without_blocking_the_event_loop() -> None:
-    gaps: list[float] = []
-    done = asyncio.Event()
+async def test_hash_uses_bcrypt_cost_12_off_the_event_loop_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inline, a ~250 ms cost-12 hash would stall every merchant's events; it must run in a worker thread.
+    (How little the loop is delayed is measured by `make bench`, not asserted here.)"""
+    hashing_threads: list[threading.Thread] = []
+    real_hashpw = bcrypt.hashpw
 
-    async def ticker() -> None:
-        last = time.monotonic()
-        while not done.is_set():
-            await asyncio.sleep(0.005)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
+    def recording_hashpw(password: bytes, salt: bytes) -> bytes:
+        hashing_threads.append(threading.current_thread())
+        return real_hashpw(password, salt)
 
-    ticking = asyncio.create_task(ticker())
+    monkeypatch.setattr(passwords.bcrypt, "hashpw", recording_hashpw)
     hashed = await passwords.hash_password(GOOD)
-    done.set()
-    await ticking
     assert hashed.startswith("$2b$12$")
-    # A cost-12 hash takes ~250 ms; inline it would stall the loop for all of it.
-    assert len(gaps) > 10
-    assert max(gaps) < 0.1
+    assert hashing_threads and threading.main_thread() not in hashing_threads
 
 
 async def test_verify_password(fast_bcrypt: None) -> None:

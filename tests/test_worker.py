@@ -112,9 +112,14 @@ async def test_a_worker_process_imports_the_catalog_with_exact_counts(
         job_id = await asyncio.to_thread(enqueue_import, connection_id)
         await wait_until(lambda: job_row(job_id).status == "completed", 60, "the worker completed the import")
     assert_imported_exactly(sandbox, connection_id, job_id, SMALL_SHOP)
-    # The sweep may deliver the job again before the worker claimed it; that delivery finds the lease taken.
+    # The sweep may deliver the job again before the worker claimed it; that delivery finds the lease taken,
+    # or is still waiting when the worker stops. Either way it is this job, for this shop, and none failed.
     deliveries = procrastinate_jobs(procrastinate_db)
-    assert deliveries and set(deliveries) == {(job_id, "succeeded", f"shop-{connection_id}")}
+    assert (job_id, "succeeded", f"shop-{connection_id}") in deliveries
+    assert set(deliveries) <= {
+        (job_id, "succeeded", f"shop-{connection_id}"),
+        (job_id, "todo", f"shop-{connection_id}"),
+    }
 
 
 async def test_a_killed_workers_import_resumes_on_another_worker_with_exact_counts(
