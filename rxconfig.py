@@ -1,6 +1,9 @@
 import reflex as rx
 
 from offamazon_ui.config import get_settings
+from offamazon_ui.serving import respawn_crashed_workers
+
+respawn_crashed_workers()
 
 settings = get_settings()
 

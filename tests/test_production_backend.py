@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import redis
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.applications import Starlette
@@ -24,16 +23,10 @@ from offamazon_ui.sandbox.__main__ import build_sandbox_server
 from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.shopify.oauth import callback_url
 from tests.conftest import clear_caches
+from tests.redisdb import redis_available
 from tests.servers import free_port, serve
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
-
-
-def redis_available() -> bool:
-    try:
-        return bool(redis.Redis.from_url(LOCAL_REDIS, socket_connect_timeout=2).ping())
-    except redis.RedisError:
-        return False
 
 
 def get_health() -> httpx.Response:
@@ -185,3 +178,12 @@ def test_prerendered_pages_are_served_at_their_own_path(
     with serve(app) as base_url:
         response = httpx.get(f"{base_url}{path}")
     assert response.text == served_as
+
+
+def test_rxconfig_makes_granian_replace_a_crashed_worker_instead_of_stopping() -> None:
+    import rxconfig  # noqa: F401  what `reflex run` loads before it starts Granian
+    from granian.server import Server
+
+    server = Server("offamazon_ui.offamazon_ui:app", workers=2)
+    assert server.respawn_failed_workers is True
+    assert server.workers == 2  # everything else as Reflex asks

@@ -132,15 +132,17 @@ class ProductionAppProcess(AppProcess):
     database_url: str
     redis_url: str
     workers: int = 2
+    job_worker_count: int = 1
     sandbox_port: int = field(default_factory=free_port)
-    job_worker: subprocess.Popen[bytes] | None = None  # `make worker`: imports run there, not in the backend
+    job_workers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # `make worker`: imports run there
 
     def __post_init__(self) -> None:
         self.backend_port = self.frontend_port  # one port serves both
 
     @property
     def sandbox_url(self) -> str:
-        return f"http://localhost:{self.sandbox_port}"
+        """The emulators run-prod starts, unless the environment names others."""
+        return self.env_overrides.get("OFFAMAZON_SANDBOX_URL", f"http://localhost:{self.sandbox_port}")
 
     def environment(self) -> dict[str, str]:
         env = super().environment()
@@ -171,18 +173,24 @@ class ProductionAppProcess(AppProcess):
             start_new_session=True,
         )
         self._wait_until_serving()
-        with self.job_worker_log.open("wb") as worker_log:
-            self.job_worker = subprocess.Popen(
+        for _ in range(self.job_worker_count):
+            self.start_job_worker()
+
+    def start_job_worker(self) -> subprocess.Popen[bytes]:
+        """One more `make worker` process (also the replacement a supervisor would start for a dead one)."""
+        with self.job_worker_log(len(self.job_workers)).open("wb") as worker_log:
+            worker = subprocess.Popen(
                 [sys.executable, "-m", "offamazon_ui.worker"],
                 cwd=PROJECT_ROOT,
                 env={**self.environment(), "OFFAMAZON_SANDBOX_URL": self.sandbox_url},
                 stdout=worker_log,
                 stderr=subprocess.STDOUT,
             )
+        self.job_workers.append(worker)
+        return worker
 
-    @property
-    def job_worker_log(self) -> Path:
-        return self.data_dir / "job-worker.log"
+    def job_worker_log(self, index: int = 0) -> Path:
+        return self.data_dir / f"job-worker-{index}.log"
 
     def backend_workers(self) -> list[int]:
         """PIDs of the backend's worker processes: the children of the `reflex run` process the script started."""
@@ -191,9 +199,10 @@ class ProductionAppProcess(AppProcess):
         return [pid for supervisor in supervisors for pid in _children(supervisor)]
 
     def stop(self) -> None:
-        if self.job_worker is not None and self.job_worker.poll() is None:
-            self.job_worker.terminate()
-            self.job_worker.wait(timeout=30)
+        for worker in self.job_workers:
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait(timeout=30)
         # The script stops the app and the emulators when it is told to stop; nothing may outlive it.
         if self.process is None or self.process.poll() is not None:
             return

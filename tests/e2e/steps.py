@@ -7,6 +7,7 @@ import secrets
 
 from playwright.sync_api import Page, expect
 
+from offamazon_ui.sandbox.shopify.catalog import Catalog, CatalogProduct, CatalogVariant
 from tests.e2e.harness import AppProcess
 from tests.smtp import Inbox
 
@@ -66,3 +67,18 @@ def link_demo_amazon(page: Page) -> None:
     use_demo_amazon_credentials(page)
     page.get_by_role("dialog", name="Connect Amazon").get_by_role("button", name="Connect").click()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+
+def searchable_variant(catalog: Catalog) -> tuple[CatalogProduct, CatalogVariant]:
+    """A product and variant whose SKU the dashboard search finds in no other row."""
+    products = [catalog.product(index) for index in range(catalog.product_count)]
+    skus = [
+        (product, catalog.variant(product.index, position))
+        for product in products
+        for position in range(1, product.variant_count + 1)
+    ]
+    return next(
+        (product, variant)
+        for product, variant in skus
+        if variant.sku and sum(1 for _, other in skus if other.sku and variant.sku in other.sku) == 1
+    )

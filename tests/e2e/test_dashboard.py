@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 
 from offamazon_ui.sandbox.shopify.catalog import Catalog
 from tests.e2e.harness import AppProcess
-from tests.e2e.steps import connect_shop, link_demo_amazon, register_and_verify
+from tests.e2e.steps import connect_shop, link_demo_amazon, register_and_verify, searchable_variant
 from tests.smtp import Inbox
 
 SANDBOX_SHOP_PRODUCTS = 40  # what the app's sandbox gives a shop it has not seen before
@@ -19,16 +19,7 @@ def test_full_onboarding_imports_every_product_and_finds_a_sku(live_app: AppProc
     catalog = Catalog(domain, SANDBOX_SHOP_PRODUCTS)
     products = [catalog.product(index) for index in range(SANDBOX_SHOP_PRODUCTS)]
     variants = sum(product.variant_count for product in products)
-    skus = [
-        (product, catalog.variant(product.index, position))
-        for product in products
-        for position in range(1, product.variant_count + 1)
-    ]
-    known = next(
-        (product, variant)
-        for product, variant in skus
-        if variant.sku and sum(1 for _, other in skus if other.sku and variant.sku in other.sku) == 1
-    )
+    known = searchable_variant(catalog)
 
     register_and_verify(page, live_app, inbox)
     connect_shop(page, domain)

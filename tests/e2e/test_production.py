@@ -3,9 +3,11 @@ several backend workers behind one port, and the emulators as a process of their
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+import signal
+import time
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -16,44 +18,22 @@ from playwright.sync_api import Page, expect
 from offamazon_ui.sandbox.shopify.catalog import demo_small
 from tests.e2e.conftest import FrameRecorder
 from tests.e2e.harness import ProductionAppProcess
-from tests.e2e.steps import DEMO_SHOP, DEMO_SHOP_NAME, PASSWORD, link_demo_amazon, register_and_verify
+from tests.e2e.steps import (
+    DEMO_SHOP,
+    DEMO_SHOP_NAME,
+    PASSWORD,
+    link_demo_amazon,
+    register_and_verify,
+    searchable_variant,
+)
 from tests.postgres import fresh_schema, postgres_available
+from tests.redisdb import empty_redis_database, redis_available, redis_url
 from tests.smtp import Inbox
-
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-
-
-def redis_available() -> bool:
-    try:
-        return bool(redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=2).ping())
-    except redis.RedisError:
-        return False
-
 
 pytestmark = pytest.mark.skipif(
     not (postgres_available() and redis_available()),
     reason="needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (CI has both)",
 )
-
-
-@contextmanager
-def empty_redis_database() -> Iterator[redis.Redis]:
-    """A Redis database number nobody uses (0 is left to `make run-prod`), emptied afterwards."""
-    for number in range(1, 16):
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
-        if client.dbsize() == 0:
-            try:
-                yield client
-            finally:
-                client.flushdb()
-                client.close()
-            return
-        client.close()
-    raise RuntimeError("every Redis database 1-15 holds keys; flush one for the production test")
-
-
-def redis_url(client: redis.Redis) -> str:
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{client.connection_pool.connection_kwargs['db']}"
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +98,7 @@ def test_onboarding_on_postgresql_and_redis_with_several_workers(
     expect(page.get_by_test_id("variant-count")).to_have_text(str(variants))
     assert set(rows(app.database_url, "SELECT status::text FROM procrastinate_jobs")) == {("succeeded",)}
     [job_id] = [row.id for row in rows(app.database_url, "SELECT id FROM importjob")]
-    assert f"import job {job_id} completed" in app.job_worker_log.read_text()  # not the backend's runner
+    assert f"import job {job_id} completed" in app.job_worker_log().read_text()  # not the backend's runner
 
     session_cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "offamazon_session")
     server_frames.assert_never_sent(PASSWORD, otp, session_cookie)
@@ -141,3 +121,24 @@ def test_onboarding_on_postgresql_and_redis_with_several_workers(
     # The emulators are not mounted in the workers: each would keep its own OAuth codes and tokens.
     assert httpx.get(f"{app.backend_url}/sandbox/shopify/{DEMO_SHOP}/admin/oauth/authorize").status_code == 404
     assert len(app.backend_workers()) == app.workers >= 2
+
+    # Every backend worker crashes, so this tab's websocket is surely among the dropped. Granian forks
+    # replacements; the tab reconnects by itself and the merchant is still signed in.
+    crashed = set(app.backend_workers())
+    for worker in crashed:
+        os.kill(worker, signal.SIGKILL)
+    wait_until(lambda: not crashed & set(app.backend_workers()) and len(app.backend_workers()) == app.workers)
+    _, variant = searchable_variant(catalog)
+    page.get_by_label("Search products").fill(variant.sku)  # answered by a replacement worker
+    expect(page.get_by_test_id("product-row")).to_have_count(1, timeout=30_000)
+    expect(page.get_by_test_id("product-row").first).to_contain_text(variant.sku)
+    page.reload()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    expect(page.get_by_test_id("imported-count")).to_have_text(str(catalog.product_count))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the backend did not replace its crashed worker"
+        time.sleep(0.2)
