@@ -1,146 +1,289 @@
-"""Concurrent onboarding at the service layer: N merchants at once, each register → verify → Shopify → Amazon.
+"""Concurrent onboarding against `make run-prod`: simulated merchants as websocket clients.
 
-Each step calls the service functions the page handlers call (bcrypt at the
-production cost included), against PostgreSQL, an SMTP server, and the
-Shopify and Amazon emulators in a process of their own over real HTTP (the
-Shopify step opens the authorize page and presses "Install app", as the
-browser does; each merchant links its own Amazon seller). What it leaves out: Reflex's websocket, state serialisation to
-Redis, and several backend processes; see README "Load and scale".
+The app runs as `make run-prod` runs it (scripts/run-prod: migrations once, then
+`reflex run --env prod` with 2 Granian workers behind one port, PostgreSQL,
+Redis), with imports on 2 `make worker` processes and the app trusting one
+proxy hop so each merchant has its own address, as behind a reverse proxy.
+Mail goes to an SMTP server in this process; the emulators run as a process
+of their own (loadtest.emulators: one Amazon seller per merchant). Each
+merchant is a loadtest.merchant.Merchant: register → verify → Shopify →
+Amazon → dashboard, over the websocket and HTTP exactly as the browser does.
+
+Scenarios:
+- at once: N merchants start at the same instant and go through their steps
+  back to back (N = 10, 50, 200), the worst case for bcrypt;
+- arriving: 50 merchants signing up over a minute, each taking a few seconds
+  to fill in a page, as people do;
+- crash: 50 merchants at once; once half have registered a backend worker is
+  SIGKILLed, and the job worker running an import is SIGKILLed under it (a
+  replacement starts, as a supervisor would start one).
+After every scenario each merchant's shop must end its import with exactly its
+catalog, and every tab must still show its merchant's dashboard (a tab whose
+websocket dropped reconnects first).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import os
 import secrets
+import signal
 import tempfile
+import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
-from sqlmodel import SQLModel
+import sqlalchemy as sa
 
-from loadtest.common import SECRET_KEY, environment, percentile, process, table
-from loadtest.emulators import MARKETPLACE, load_seller
-from offamazon_ui.config import get_settings
-from offamazon_ui.services import accounts
-from offamazon_ui.services.amazon import verify_and_connect
+from loadtest.common import environment, percentile, process, table
+from loadtest.emulators import load_seller
+from loadtest.imports import _stored
+from loadtest.merchant import Merchant, Tab
+from offamazon_ui.sandbox.shopify.catalog import Catalog
 from offamazon_ui.services.db import get_engine
-from offamazon_ui.services.shopify import begin_install, complete_install
+from offamazon_ui.services.importer.store import JOBS
+from tests.e2e.harness import ProductionAppProcess
 from tests.postgres import fresh_schema
+from tests.redisdb import empty_redis_database, redis_url
 from tests.servers import free_port
 from tests.smtp import Inbox, smtp_server
 
-STEPS = ("register", "verify", "shopify", "amazon")
+STEPS = ("register", "verify", "login", "shopify", "amazon")
 PASSWORD = "Quiet#Harbor-2931"  # noqa: S105  the load test merchants' password, nothing real
-HIDDEN_FIELD = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
+SANDBOX_SHOP_PRODUCTS = 40  # what the emulator gives a shop it has not seen before
+IMPORT_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    merchants: int
+    arrival_seconds: float = 0.0  # merchants start evenly spread over this time
+    think_seconds: float = 0.0  # a pause on each page before acting, as a person filling it in
+    backend_workers_killed: int = 0  # SIGKILLed once half the merchants have registered
+    kill_job_worker: bool = False  # the worker running an import SIGKILLed mid-import, and replaced
+
+
+SCENARIOS = (
+    Scenario("at once", 10),
+    Scenario("at once", 50),
+    Scenario("at once", 200),
+    Scenario("arriving over 60 s, 3 s per page", 50, arrival_seconds=60, think_seconds=3),
+    Scenario("at once, a backend and a job worker killed", 50, backend_workers_killed=1, kill_job_worker=True),
+)
 
 
 @dataclass
-class Merchant:
-    number: int
-    seconds: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
+class Wave:
+    scenario: Scenario
+    merchants: list[Merchant]
+    wall_seconds: float
+    imports_exact: int  # shops whose import completed with exactly their catalog
+    interrupted_import: int | None  # the import job whose worker was killed under it
 
 
-async def _install_on_shopify(http: httpx.AsyncClient, user_id: int, shop: str) -> None:
-    authorize_url = await asyncio.to_thread(begin_install, user_id, shop)
-    page = await http.get(authorize_url)
-    page.raise_for_status()
-    redirect = await http.post(authorize_url, data=dict(HIDDEN_FIELD.findall(page.text)))
-    if redirect.status_code != 302:
-        raise RuntimeError(f"authorize answered {redirect.status_code}")
-    await complete_install(urlsplit(redirect.headers["location"]).query, user_id)
+@contextmanager
+def production_app(scratch: Path) -> Iterator[tuple[ProductionAppProcess, Inbox]]:
+    """`make run-prod` with 2 job workers on a fresh schema and Redis database, mail to an inbox here."""
+    sandbox_port = free_port()
+    with smtp_server() as inbox, fresh_schema() as database_url, empty_redis_database() as redis_db:
+        app = ProductionAppProcess(
+            data_dir=scratch,
+            env_overrides={
+                "OFFAMAZON_SMTP_URL": inbox.url,
+                "OFFAMAZON_SANDBOX_URL": f"http://localhost:{sandbox_port}",
+                "REFLEX_TRUSTED_PROXY_HOPS": "1",
+            },
+            database_url=database_url,
+            redis_url=redis_url(redis_db),
+            job_worker_count=2,
+        )
+        with environment(app.environment()):
+            ready = f"{app.sandbox_url}/sandbox/amazon/auth/o2/token"
+            emulators = ["loadtest.emulators", str(sandbox_port)]
+            with process(emulators, ready_url=ready, log_path=scratch / "emulators.log"):
+                app.start()
+                try:
+                    yield app, inbox
+                finally:
+                    app.stop()
 
 
-async def _onboard(merchant: Merchant, inbox: Inbox, http: httpx.AsyncClient, run: str) -> None:
-    email = f"m{merchant.number}-{run}@example.com"
-    client_ip = f"10.{merchant.number // 250}.{merchant.number % 250}.{7}"  # merchants come from their own address
-    seller = load_seller(merchant.number)
-    step, started = "register", time.perf_counter()
-
-    def done(name: str) -> None:
-        nonlocal step, started
-        merchant.seconds[name] = time.perf_counter() - started
-        step, started = name, time.perf_counter()
-
-    try:
-        registered = await accounts.register("Load", "Merchant", email, PASSWORD, PASSWORD, client_ip)
-        if registered.errors or registered.mail_error:
-            raise RuntimeError(f"register: {registered.errors or registered.mail_error}")
-        done("register")
-        step = "verify"
-        code = await asyncio.to_thread(inbox.latest_code, email)
-        verified = await accounts.verify_email(email, code, client_ip)
-        if verified.user_id is None:
-            raise RuntimeError(f"verify: {verified.error}")
-        done("verify")
-        step = "shopify"
-        await _install_on_shopify(http, verified.user_id, f"load-{run}-{merchant.number}.myshopify.com")
-        done("shopify")
-        step = "amazon"
-        linked = await verify_and_connect(verified.user_id, MARKETPLACE, seller.seller_id, seller.refresh_token)
-        if linked.connection is None:
-            raise RuntimeError(f"amazon: {[problem.code.value for problem in linked.problems]}")
-        done("amazon")
-    except Exception as error:  # a load test counts failures instead of stopping at the first
-        merchant.error = f"{step}: {type(error).__name__}: {str(error)[:120]}"
-
-
-async def _wave(count: int, inbox: Inbox) -> tuple[list[Merchant], float]:
+async def onboard_wave(app: ProductionAppProcess, inbox: Inbox, scenario: Scenario) -> Wave:
     run = secrets.token_hex(3)
-    merchants = [Merchant(number) for number in range(count)]
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+        merchants = []
+        for number in range(scenario.merchants):
+            seller = load_seller(number)
+            client_ip = f"10.{number // 250}.{number % 250}.7"
+            merchants.append(
+                Merchant(
+                    number=number,
+                    email=f"m{number}-{run}@example.com",
+                    password=PASSWORD,
+                    shop=f"load-{run}-{number}.myshopify.com",
+                    seller_id=seller.seller_id,
+                    refresh_token=seller.refresh_token,
+                    tab=Tab(app.frontend_url, client_ip, http),
+                    inbox=inbox,
+                    think_seconds=scenario.think_seconds,
+                )
+            )
+
+        async def arrive(merchant: Merchant) -> None:
+            await asyncio.sleep(scenario.arrival_seconds * merchant.number / scenario.merchants)
+            await merchant.onboard()
+
         started = time.perf_counter()
-        await asyncio.gather(*(_onboard(merchant, inbox, http, run) for merchant in merchants))
-        return merchants, time.perf_counter() - started
+        onboarded = threading.Event()
+        kills = asyncio.create_task(_kill_workers(app, scenario, merchants, onboarded))
+        await asyncio.gather(*(arrive(merchant) for merchant in merchants))
+        wall = time.perf_counter() - started
+        onboarded.set()
+        try:
+            interrupted = await kills
+            exact = await asyncio.to_thread(_imports_exact, [m.shop for m in merchants if m.error is None])
+            await asyncio.gather(*(merchant.stay_on_dashboard() for merchant in merchants))
+        finally:
+            kills.cancel()
+            await asyncio.gather(*(merchant.tab.close() for merchant in merchants))
+        return Wave(scenario, merchants, wall, exact, interrupted)
 
 
-def _rows(count: int, merchants: list[Merchant], wall: float) -> list[list[object]]:
-    completed = [m for m in merchants if m.error is None]
+async def _kill_workers(
+    app: ProductionAppProcess, scenario: Scenario, merchants: list[Merchant], onboarded: threading.Event
+) -> int | None:
+    if scenario.backend_workers_killed:
+        registered = sum("register" in m.seconds or m.error is not None for m in merchants)
+        while registered < len(merchants) / 2 and not onboarded.is_set():
+            await asyncio.sleep(0.05)
+            registered = sum("register" in m.seconds or m.error is not None for m in merchants)
+        for pid in app.backend_workers()[: scenario.backend_workers_killed]:
+            os.kill(pid, signal.SIGKILL)
+    if scenario.kill_job_worker:
+        return await asyncio.to_thread(_kill_job_worker_mid_import, app, onboarded)
+    return None
+
+
+def _kill_job_worker_mid_import(app: ProductionAppProcess, onboarded: threading.Event) -> int | None:
+    """SIGKILL the job worker holding a running import's lease and start a replacement; the import's id.
+
+    None if the merchants are done and no import is left to interrupt.
+    """
+    while True:
+        with get_engine().connect() as connection:
+            unfinished = connection.execute(
+                sa.select(sa.func.count()).where(JOBS.c.status.in_(("queued", "running")))
+            ).scalar_one()
+            running = connection.execute(
+                sa.select(JOBS.c.id, JOBS.c.lease_owner).where(
+                    JOBS.c.status == "running", JOBS.c.lease_owner.is_not(None)
+                )
+            ).all()
+        workers = {worker.pid: worker for worker in app.job_workers if worker.poll() is None}
+        for job_id, owner in running:
+            # The lease owner is "host:pid:nonce" (importer.jobs.WORKER_ID).
+            if (worker := workers.get(int(owner.split(":")[1]))) is not None:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait()
+                app.start_job_worker()
+                return int(job_id)
+        if onboarded.is_set() and not unfinished:
+            return None
+        time.sleep(0.02)
+
+
+def _imports_exact(shops: Sequence[str]) -> int:
+    """Wait for every shop's import to end; how many ended completed with exactly the shop's catalog."""
+    if not shops:
+        return 0
+    shop_table = sa.table("shopconnection", sa.column("id"), sa.column("shop_domain"))
+    with get_engine().connect() as connection:
+        connections = dict(
+            connection.execute(
+                sa.select(shop_table.c.shop_domain, shop_table.c.id).where(shop_table.c.shop_domain.in_(shops))
+            ).all()
+        )
+    deadline = time.monotonic() + IMPORT_TIMEOUT
+    while True:
+        with get_engine().connect() as connection:
+            statuses = dict(
+                connection.execute(
+                    sa.select(JOBS.c.shop_connection_id, JOBS.c.status).where(
+                        JOBS.c.shop_connection_id.in_(connections.values())
+                    )
+                ).all()
+            )
+        if len(statuses) == len(connections) and set(statuses.values()) <= {"completed", "failed"}:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"imports did not end within {IMPORT_TIMEOUT:.0f} s: {Counter(statuses.values())}")
+        time.sleep(1)
+    exact = 0
+    for domain, connection_id in connections.items():
+        catalog = Catalog(domain, SANDBOX_SHOP_PRODUCTS)
+        variants = sum(catalog.product(index).variant_count for index in range(SANDBOX_SHOP_PRODUCTS))
+        expected = (SANDBOX_SHOP_PRODUCTS, variants, variants)
+        exact += statuses[connection_id] == "completed" and _stored(connection_id) == expected
+    return exact
+
+
+def _rows(wave: Wave) -> list[list[object]]:
+    scenario, merchants = wave.scenario, wave.merchants
+    completed = sum(m.error is None for m in merchants)
     errors = Counter(m.error.split(":")[0] + ": " + m.error.split(":")[1].strip() for m in merchants if m.error)
+    recovered = f"{sum(m.tab.reconnects for m in merchants)} / {sum(m.retries for m in merchants)}"
     rows: list[list[object]] = []
-    for name in STEPS:
-        times = [m.seconds[name] for m in merchants if name in m.seconds]
+    for step in STEPS:
+        times = [m.seconds[step] for m in merchants if step in m.seconds]
+        if not times:
+            continue
         rows.append(
             [
-                count,
-                f"{len(completed)}/{count}",
-                name,
+                scenario.name,
+                scenario.merchants,
+                f"{completed}/{scenario.merchants}",
+                f"{step} ({len(times)})" if len(times) != scenario.merchants else step,
                 f"{1000 * percentile(times, 0.5):.0f}",
                 f"{1000 * percentile(times, 0.95):.0f}",
-                f"{wall:.1f}",
+                f"{wave.wall_seconds:.1f}",
+                recovered,
+                f"{wave.imports_exact}/{completed}",
                 "; ".join(f"{reason} ×{n}" for reason, n in errors.items()) or "0",
             ]
         )
     return rows
 
 
-def run(concurrencies: tuple[int, ...] = (10, 50, 200)) -> str:
-    sandbox_port = free_port()
+def run(scenarios: Sequence[Scenario] = SCENARIOS) -> str:
     rows: list[list[object]] = []
-    with tempfile.TemporaryDirectory() as scratch, smtp_server() as inbox, fresh_schema() as database_url:
-        values = {
-            "OFFAMAZON_MODE": "sandbox",
-            "OFFAMAZON_DATA_DIR": str(Path(scratch)),
-            "OFFAMAZON_SECRET_KEY": SECRET_KEY,
-            "REFLEX_DB_URL": database_url,
-            "OFFAMAZON_SMTP_URL": inbox.url,
-            "OFFAMAZON_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
-        }
-        with environment(values):
-            SQLModel.metadata.create_all(get_engine())
-            ready = f"{get_settings().sandbox_url}/sandbox/amazon/auth/o2/token"
-            with process(["loadtest.emulators", str(sandbox_port)], ready_url=ready):
-                for count in concurrencies:
-                    merchants, wall = asyncio.run(_wave(count, inbox))
-                    rows += _rows(count, merchants, wall)
-                    print(f"onboarding N={count}: {sum(m.error is None for m in merchants)}/{count} in {wall:.1f} s")
-    header = ("N", "completed", "step", "p50 ms", "p95 ms", "wall s", "errors")
+    with tempfile.TemporaryDirectory() as scratch, production_app(Path(scratch)) as (app, inbox):
+        for scenario in scenarios:
+            wave = asyncio.run(onboard_wave(app, inbox, scenario))
+            rows += _rows(wave)
+            for merchant in wave.merchants:
+                if merchant.error:
+                    print(f"merchant {merchant.number}: {merchant.error}")
+            done = sum(m.error is None for m in wave.merchants)
+            print(f"{scenario.name}, N={scenario.merchants}: {done} onboarded in {wave.wall_seconds:.1f} s")
+    header = (
+        "scenario",
+        "N",
+        "onboarded",
+        "step",
+        "p50 ms",
+        "p95 ms",
+        "wall s",
+        "reconnects / retried steps",
+        "imports exact",
+        "errors",
+    )
     return table(header, rows)
 
 

@@ -181,8 +181,9 @@ def test_prerendered_pages_are_served_at_their_own_path(
 
 
 def test_rxconfig_makes_granian_replace_a_crashed_worker_instead_of_stopping() -> None:
-    import rxconfig  # noqa: F401  what `reflex run` loads before it starts Granian
     from granian.server import Server
+
+    import rxconfig  # noqa: F401  what `reflex run` loads before it starts Granian
 
     server = Server("offamazon_ui.offamazon_ui:app", workers=2)
     assert server.respawn_failed_workers is True
