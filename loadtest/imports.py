@@ -41,7 +41,7 @@ def _expected_variants(domain: str, products: int) -> int:
     return sum(catalog.product(index).variant_count for index in range(products))
 
 
-def _stored(shop_connection_id: int) -> tuple[int, int, int]:
+def stored_counts(shop_connection_id: int) -> tuple[int, int, int]:
     """Live products, live variants, and distinct variant ids (a duplicate would make the last two differ)."""
     with get_engine().connect() as connection:
 
@@ -106,7 +106,7 @@ def _concurrent(base: str, database_url: str, logs: Path, *, kill_one: bool) -> 
     statuses = _job_statuses(list(jobs.values()))
     exact = 0
     for domain, connection_id in connections.items():
-        products, variants, distinct = _stored(connection_id)
+        products, variants, distinct = stored_counts(connection_id)
         expected = _expected_variants(domain, PRODUCTS_PER_SHOP)
         exact += statuses[jobs[domain]] == "completed" and (products, variants, distinct) == (
             PRODUCTS_PER_SHOP,
@@ -136,7 +136,7 @@ def _growth(base: str, variants: int) -> list[object]:
     except subprocess.TimeoutExpired:
         return [f"{variants:,}", f"> {GROWTH_TIMEOUT_SECONDS}", "-", "-", "did not finish in time"]
     measured = json.loads(result.stdout.strip().splitlines()[-1])
-    _products, stored, distinct = _stored(connection_id)
+    _products, stored, distinct = stored_counts(connection_id)
     exact = "exact" if stored == distinct == _expected_variants(domain, products) else f"{stored} stored"
     return [
         f"{variants:,}",

@@ -42,7 +42,7 @@ import sqlalchemy as sa
 
 from loadtest.common import environment, percentile, process, table
 from loadtest.emulators import load_seller
-from loadtest.imports import _stored
+from loadtest.imports import stored_counts
 from loadtest.merchant import Merchant, Tab
 from offamazon_ui.sandbox.shopify.catalog import Catalog
 from offamazon_ui.services.db import get_engine
@@ -230,7 +230,7 @@ def _imports_exact(shops: Sequence[str]) -> int:
         catalog = Catalog(domain, SANDBOX_SHOP_PRODUCTS)
         variants = sum(catalog.product(index).variant_count for index in range(SANDBOX_SHOP_PRODUCTS))
         expected = (SANDBOX_SHOP_PRODUCTS, variants, variants)
-        exact += statuses[connection_id] == "completed" and _stored(connection_id) == expected
+        exact += statuses[connection_id] == "completed" and stored_counts(connection_id) == expected
     return exact
 
 
@@ -263,10 +263,18 @@ def _rows(wave: Wave) -> list[list[object]]:
 
 def run(scenarios: Sequence[Scenario] = SCENARIOS) -> str:
     rows: list[list[object]] = []
+    notes: list[str] = []
     with tempfile.TemporaryDirectory() as scratch, production_app(Path(scratch)) as (app, inbox):
         for scenario in scenarios:
             wave = asyncio.run(onboard_wave(app, inbox, scenario))
             rows += _rows(wave)
+            if scenario.kill_job_worker:
+                killed = (
+                    f"while it ran import job {wave.interrupted_import}, which 'imports exact' counts like the rest"
+                    if wave.interrupted_import is not None
+                    else "but no import was running to interrupt"
+                )
+                notes.append(f"{scenario.name}: the job worker was killed {killed}.")
             for merchant in wave.merchants:
                 if merchant.error:
                     print(f"merchant {merchant.number}: {merchant.error}")
@@ -284,7 +292,7 @@ def run(scenarios: Sequence[Scenario] = SCENARIOS) -> str:
         "imports exact",
         "errors",
     )
-    return table(header, rows)
+    return "\n\n".join([table(header, rows), *notes])
 
 
 if __name__ == "__main__":
