@@ -8,6 +8,7 @@ no browser), against `make run-prod` on PostgreSQL and Redis with 2 backend and 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,9 @@ def test_onboarding_survives_killed_backend_and_job_workers(tmp_path: Path) -> N
     # Every backend worker dies, so every tab's websocket drops mid-onboarding, not just the unlucky ones.
     scenario = Scenario("crash", MERCHANTS, backend_workers_killed=2, kill_job_worker=True)
     with production_app(tmp_path) as (app, inbox):
-        wave = asyncio.run(onboard_wave(app, inbox, scenario))
+        # A thread of its own: Playwright's sync API keeps an event loop running in this one.
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            wave = thread.submit(asyncio.run, onboard_wave(app, inbox, scenario)).result()
         assert len(app.backend_workers()) == app.workers  # replaced, not gone
 
     assert [merchant.error for merchant in wave.merchants] == [None] * MERCHANTS
