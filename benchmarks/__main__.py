@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.measurement import Measurement
 
-BENCHMARKS = ["benchmarks.password_hashing", "benchmarks.import_throughput"]
+BENCHMARKS = ["benchmarks.password_hashing", "benchmarks.import_throughput", "benchmarks.event_round_trip"]
 RESULTS = Path(__file__).with_name("results.md")
 
 

@@ -87,8 +87,10 @@ def event_name(state: type[Any], handler: str) -> str:
 class Tab:
     """One browser tab on the app: its token, its cookie, its websocket and the page it shows."""
 
-    def __init__(self, base_url: str, client_ip: str, http: httpx.AsyncClient) -> None:
+    def __init__(self, base_url: str, client_ip: str, http: httpx.AsyncClient, backend_url: str | None = None) -> None:
+        """base_url serves the pages; backend_url the websocket, when not the same port (`make run`)."""
         self.base_url, self.client_ip, self.http = base_url, client_ip, http
+        self.backend_url = backend_url or base_url
         self.token = str(uuid4())
         self.cookies = httpx.Cookies()
         self.path = ""
@@ -120,7 +122,7 @@ class Tab:
         socket.on("disconnect", dropped, namespace=NAMESPACE)
         self._updates = updates
         await socket.connect(
-            f"{self.base_url}?token={self.token}",
+            f"{self.backend_url}?token={self.token}",
             headers=self.headers,
             transports=["websocket"],
             namespaces=[NAMESPACE],
@@ -163,6 +165,15 @@ class Tab:
                     return Outcome(redirect=event["payload"]["path"])
                 if event.get("name") == "_call_script":
                     return Outcome(script=event["payload"]["javascript_code"])
+
+    async def round_trip(self, name: str, payload: dict[str, Any], state: str, var: str) -> dict[str, dict[str, Any]]:
+        """Send an event and wait for the update that sets `var` of `state`; what the updates carried meanwhile."""
+        await self._emit(name, payload)
+        seen: dict[str, dict[str, Any]] = {}
+        while var not in seen.get(state, {}):
+            for state_name, values in (await self._next_update()).get("delta", {}).items():
+                seen.setdefault(state_name, {}).update(values)
+        return seen
 
     async def emit(self, name: str, payload: dict[str, Any]) -> None:
         """Send an event without waiting for anything (a keystroke's on_change)."""
