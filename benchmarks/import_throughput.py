@@ -38,11 +38,11 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from benchmarks.measurement import Measurement
-from offamazon_ui import config
-from offamazon_ui.models import ShopConnection, User, utcnow
-from offamazon_ui.services import crypto, db
+from offamazon_ui.services import db
 from offamazon_ui.services.importer import enqueue_import, run_import_job
 from offamazon_ui.services.importer.store import IMAGES, JOBS, PRODUCTS, VARIANTS
+from tests.environment import environment
+from tests.importer_fixtures import add_connection
 from tests.postgres import fresh_schema, postgres_available
 from tests.servers import free_port
 
@@ -155,15 +155,6 @@ def _spent(base: str) -> dict[str, int]:
 # --- this process: settings, a connected shop, one import -------------------------------------------------------
 
 
-def _clear_caches() -> None:
-    config.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    for name in dir(crypto):
-        cached = getattr(crypto, name)
-        if hasattr(cached, "cache_clear"):
-            cached.cache_clear()
-
-
 @contextmanager
 def _environment(shopify_base: str, database_url: str, data_dir: Path) -> Iterator[None]:
     values = {
@@ -174,45 +165,14 @@ def _environment(shopify_base: str, database_url: str, data_dir: Path) -> Iterat
         "SHOPIFY_API_SECRET": API_SECRET,
         "OFFAMAZON_SHOPIFY_URL": f"{shopify_base}/{{shop}}",
     }
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    _clear_caches()
-    try:
+    with environment(values):
         SQLModel.metadata.create_all(db.get_engine())
         yield
-    finally:
-        db.get_engine().dispose()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        _clear_caches()
 
 
 def _connect_shop(base: str, shop_domain: str) -> int:
     """A stored connection holding a token the emulator issued (what the OAuth flow leaves behind)."""
-    access_token = httpx.post(f"{base}/_bench/token/{shop_domain}").json()["access_token"]
-    with db.get_engine().begin() as connection:
-        user_id = connection.execute(
-            sa.insert(User.__table__).values(  # type: ignore[attr-defined]
-                email=f"owner@{shop_domain}", first_name="Bench", last_name="Mark", password_hash="-",  # noqa: S106
-                created_at=utcnow(),
-            )
-        ).inserted_primary_key[0]  # fmt: skip
-        return int(
-            connection.execute(
-                sa.insert(ShopConnection.__table__).values(  # type: ignore[attr-defined]
-                    user_id=user_id,
-                    shop_domain=shop_domain,
-                    shop_name=shop_domain,
-                    scopes="read_products",
-                    access_token_enc=crypto.encrypt(access_token),
-                    connected_at=utcnow(),
-                    updated_at=utcnow(),
-                )
-            ).inserted_primary_key[0]  # fmt: skip
-        )
+    return add_connection(shop_domain, httpx.post(f"{base}/_bench/token/{shop_domain}").json()["access_token"])
 
 
 class _ImportEvents(logging.Handler):

@@ -1,4 +1,4 @@
-"""What every measurement shares: a throwaway environment, the emulators as a process, percentiles, tables."""
+"""What every measurement shares: the emulators as a process, percentiles, tables (settings: tests.environment)."""
 
 from __future__ import annotations
 
@@ -6,44 +6,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from offamazon_ui import config
-from offamazon_ui.services import crypto, db
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SECRET_KEY = "loadtest-secret-key-" + "x" * 40
-
-
-def clear_caches() -> None:
-    config.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    for name in dir(crypto):
-        cached = getattr(crypto, name)
-        if hasattr(cached, "cache_clear"):
-            cached.cache_clear()
-
-
-@contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set these variables (and the settings read from them) for this process and the ones it starts."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    clear_caches()
-    try:
-        yield
-    finally:
-        db.get_engine().dispose()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        clear_caches()
 
 
 @contextmanager

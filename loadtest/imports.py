@@ -22,11 +22,12 @@ import psycopg
 import sqlalchemy as sa
 
 from benchmarks.import_throughput import _connect_shop, _control, _emulator_process, _environment, _peak_rss_kb
-from loadtest.common import environment, process, table
+from loadtest.common import process, table
 from offamazon_ui.sandbox.shopify.catalog import Catalog
 from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.importer import engine, enqueue_import, run_import_job
 from offamazon_ui.services.importer.store import JOBS, PRODUCTS, VARIANTS
+from tests.environment import environment
 from tests.postgres import fresh_schema
 
 SHOPS = 10

@@ -40,14 +40,16 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from loadtest.common import environment, percentile, process, table
+from loadtest.common import percentile, process, table
 from loadtest.emulators import load_seller
 from loadtest.imports import stored_counts
 from loadtest.merchant import Merchant, Tab
+from offamazon_ui.models import ShopConnection
 from offamazon_ui.sandbox.shopify.catalog import Catalog
 from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.importer.store import JOBS
 from tests.e2e.harness import ProductionAppProcess
+from tests.environment import environment
 from tests.postgres import fresh_schema
 from tests.redisdb import empty_redis_database, redis_url
 from tests.servers import free_port
@@ -203,7 +205,7 @@ def _imports_exact(shops: Sequence[str]) -> int:
     """Wait for every shop's import to end; how many ended completed with exactly the shop's catalog."""
     if not shops:
         return 0
-    shop_table = sa.table("shopconnection", sa.column("id"), sa.column("shop_domain"))
+    shop_table = ShopConnection.__table__  # type: ignore[attr-defined]
     with get_engine().connect() as connection:
         connections = dict(
             connection.execute(

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import SQLModel
 
+from tests.environment import clear_caches
+
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 40
 E2E_DIR = Path(__file__).parent / "e2e"
 
@@ -24,18 +26,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if E2E_DIR in Path(item.path).parents:
             item.add_marker(pytest.mark.e2e)
     items.sort(key=lambda item: E2E_DIR in Path(item.path).parents)
-
-
-def clear_caches() -> None:
-    from offamazon_ui import config
-    from offamazon_ui.services import crypto, db
-
-    config.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    for name in dir(crypto):
-        function = getattr(crypto, name)
-        if hasattr(function, "cache_clear"):
-            function.cache_clear()
 
 
 @pytest.fixture
@@ -50,6 +40,14 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     clear_caches()
     yield tmp_path / "data"
     clear_caches()
+
+
+@pytest.fixture
+def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt at cost 4: tests of what is hashed, not how slowly (test_passwords checks cost 12)."""
+    from offamazon_ui.services import passwords
+
+    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from offamazon_ui.models import (
     User,
     utcnow,
 )
-from offamazon_ui.services import codes, passwords, sessions
+from offamazon_ui.services import codes, sessions
 from offamazon_ui.services.codes import VERIFY_EMAIL
 from offamazon_ui.services.crypto import encrypt
 from offamazon_ui.services.db import session_scope
@@ -157,8 +157,7 @@ def _merchant(session: Session, name: str, password_hash: str) -> Merchant:
 
 
 @pytest.fixture
-def seeded(db: Engine, monkeypatch: pytest.MonkeyPatch) -> Seeded:
-    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
+def seeded(db: Engine, fast_bcrypt: None) -> Seeded:
     import bcrypt
 
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()

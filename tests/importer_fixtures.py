@@ -59,8 +59,8 @@ class ImportSandbox:
         return [(r.status, r.outcome) for r in self.emulator.requests(route, shop)]
 
 
-def add_connection(shop_domain: str) -> int:
-    """A stored shop connection (and its user) for tests that write rows without talking to Shopify."""
+def add_connection(shop_domain: str, access_token: str = "shpat_unused") -> int:
+    """A stored shop connection (and its user), for tests that write rows without an OAuth install."""
     with get_engine().begin() as connection:
         user_id = connection.execute(
             sa.insert(User.__table__).values(  # type: ignore[attr-defined]
@@ -75,7 +75,7 @@ def add_connection(shop_domain: str) -> int:
                     shop_domain=shop_domain,
                     shop_name=shop_domain,
                     scopes="read_products",
-                    access_token_enc=encrypt("shpat_unused"),
+                    access_token_enc=encrypt(access_token),
                     connected_at=utcnow(),
                     updated_at=utcnow(),
                 )

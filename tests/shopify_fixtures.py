@@ -22,7 +22,7 @@ from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.shopify import graphql, tokens
 from offamazon_ui.services.shopify.oauth import callback_url
 from offamazon_ui.services.shopify.retry import RetryPolicy
-from tests.conftest import clear_caches
+from tests.environment import clear_caches
 from tests.servers import serve
 
 API_KEY = "test-shopify-app"

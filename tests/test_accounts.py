@@ -8,14 +8,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import bcrypt
 import pytest
+import sqlalchemy as sa
 from sqlmodel import func, select
 
 from offamazon_ui.models import User
-from offamazon_ui.services import accounts, mail, passwords, ratelimit, sessions
+from offamazon_ui.services import accounts, mail, ratelimit, sessions
 from offamazon_ui.services.accounts import FieldError
 from offamazon_ui.services.codes import RESET_PASSWORD, VERIFY_EMAIL
 from offamazon_ui.services.db import session_scope
@@ -29,12 +29,8 @@ INVALID_LOGIN = FieldError(None, "Email or password is incorrect.")
 
 
 @pytest.fixture(autouse=True)
-def database(app_env: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    """Every test here uses a fresh database; bcrypt runs at cost 4 (test_passwords checks cost 12)."""
-    # The shared `db` fixture opens SQLite inside the data dir, which app_env does not create.
-    app_env.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
-    request.getfixturevalue("db")
+def database(db: sa.Engine, fast_bcrypt: None) -> None:
+    """Every test here uses a fresh database and fast bcrypt."""
 
 
 def at(minutes: float) -> datetime:

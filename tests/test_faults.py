@@ -28,11 +28,11 @@ from sqlmodel import SQLModel
 
 from offamazon_ui.config import get_settings
 from offamazon_ui.models import utcnow
-from offamazon_ui.services import accounts, passwords
+from offamazon_ui.services import accounts
 from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.importer import bulk, enqueue_import, run_import_job, store
 from offamazon_ui.services.importer.store import JOBS
-from tests.conftest import clear_caches
+from tests.environment import clear_caches
 from tests.importer_fixtures import SMALL_SHOP, ImportSandbox, assert_imported_exactly, importer, job_row, shopify
 from tests.postgres import POSTGRES_DSN, fresh_schema, postgres_available
 from tests.servers import free_port
@@ -48,9 +48,8 @@ IP = "203.0.113.80"
 
 
 async def test_a_code_that_could_not_be_mailed_is_resent_once_the_mail_server_is_back(
-    db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    db: sa.Engine, fast_bcrypt: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
     monkeypatch.setenv("OFFAMAZON_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")  # nothing listens
     get_settings.cache_clear()
     registered = await accounts.register("Ann", "Lee", "ann@example.com", PASSWORD, PASSWORD, IP)

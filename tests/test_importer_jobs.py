@@ -25,7 +25,7 @@ from offamazon_ui.services.importer import (
 from offamazon_ui.services.importer import jobs as job_queue
 from offamazon_ui.services.importer.store import JOBS, Batch, LeaseLost, write_batch
 from offamazon_ui.services.shopify.errors import ReconnectRequired
-from tests.conftest import clear_caches
+from tests.environment import clear_caches
 from tests.importer_fixtures import (
     SMALL_SHOP,
     ImportSandbox,

@@ -28,7 +28,7 @@ from offamazon_ui.services.ratelimit import account_subject
 from offamazon_ui.services.shopify import oauth
 from offamazon_ui.services.shopify.connection import save_connection
 from offamazon_ui.services.shopify.tokens import TokenGrant
-from tests.conftest import clear_caches
+from tests.environment import clear_caches
 
 KEY_A = "key-a-" + "a" * 40
 KEY_B = "key-b-" + "b" * 40

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from offamazon_ui.config import get_settings
 from offamazon_ui.models import utcnow
-from offamazon_ui.services import accounts, mail, passwords
+from offamazon_ui.services import accounts, mail
 from offamazon_ui.services.codes import RESET_PASSWORD, VERIFY_EMAIL
 from tests.servers import free_port
 
@@ -45,10 +45,8 @@ class Recorder:
 
 
 @pytest.fixture(autouse=True)
-def data_dir(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The shared `db` fixture opens SQLite inside the data dir, which app_env does not create.
-    app_env.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
+def data_dir(app_env: Path, fast_bcrypt: None) -> None:
+    """A sandbox data dir and fast bcrypt for every test here."""
 
 
 def use_smtp(monkeypatch: pytest.MonkeyPatch, url: str) -> None:

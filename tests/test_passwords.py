@@ -20,11 +20,6 @@ def failed(password: str, email: str = "") -> set[str]:
     return {rule.name for rule in password_rules(password, email) if not rule.passed}
 
 
-@pytest.fixture
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
-
-
 @pytest.mark.parametrize(
     ("password", "failures"),
     [

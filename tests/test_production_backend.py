@@ -22,7 +22,7 @@ from offamazon_ui.models import ImportJob, ShopConnection, User
 from offamazon_ui.sandbox.__main__ import build_sandbox_server
 from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.shopify.oauth import callback_url
-from tests.conftest import clear_caches
+from tests.environment import clear_caches
 from tests.redisdb import redis_available
 from tests.servers import free_port, serve
 

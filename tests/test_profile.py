@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pyotp
 import pytest
@@ -27,10 +26,8 @@ EMAIL = "ann@example.com"
 
 
 @pytest.fixture(autouse=True)
-def database(app_env: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    app_env.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
-    request.getfixturevalue("db")
+def database(db: sa.Engine, fast_bcrypt: None) -> None:
+    """Every test here uses a fresh database and fast bcrypt."""
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from starlette.routing import Mount
 from offamazon_ui.sandbox.shopify import build_shopify_emulator
 from offamazon_ui.sandbox.shopify.catalog import Catalog, demo_small, gtin_check_digit, is_valid_gtin
 from offamazon_ui.services.shopify import ShopifyClient, begin_install, complete_install
-from tests.conftest import clear_caches
+from tests.environment import clear_caches
 from tests.shopify_fixtures import SMALL_SHOP, ShopifySandbox, approve_install, shared_server, shopify
 
 __all__ = ["shopify"]

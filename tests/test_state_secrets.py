@@ -23,23 +23,13 @@ from offamazon_ui.pages.login import LoginState
 from offamazon_ui.pages.register import RegisterState
 from offamazon_ui.pages.settings import ChangePasswordState, SettingsState, TwoFactorSettingsState
 from offamazon_ui.pages.verify import VerifyState
-from offamazon_ui.services import mail, passwords, sessions
+from offamazon_ui.services import mail, sessions
 from offamazon_ui.services.crypto import decrypt
+from tests.hardening_fixtures import app_states
 from tests.settings_fixtures import make_user
 
 PASSWORD = "Vivid#Lantern83"
 EMAIL = "owner@example.com"
-
-
-def app_states() -> list[type[rx.State]]:
-    found: list[type[rx.State]] = []
-    pending = list(rx.State.get_substates())
-    while pending:
-        state = pending.pop()
-        if state.__module__.startswith("offamazon_ui"):
-            found.append(state)
-        pending.extend(state.get_substates())
-    return found
 
 
 def substate(root: rx.State, cls: type[rx.State]) -> Any:
@@ -115,8 +105,7 @@ def test_no_public_var_is_named_like_a_secret() -> None:
         assert not [name for name in public if secret_words.search(name)], state.__name__
 
 
-async def test_settings_and_two_factor_sign_in_leave_no_secret_in_any_state(db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
+async def test_settings_and_two_factor_sign_in_leave_no_secret_in_any_state(db, fast_bcrypt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     user_id = make_user(EMAIL, password=PASSWORD, now=utcnow())
     session_token = sessions.create_session(user_id)
     # The browser's HttpOnly cookie, as the websocket handshake would carry it.

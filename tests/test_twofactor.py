@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 from sqlmodel import func, select
 
 from offamazon_ui.models import AuthSession, RecoveryCode, SessionTicket, TwoFactor, TwoFactorChallenge
-from offamazon_ui.services import accounts, passwords, sessions, twofactor
+from offamazon_ui.services import accounts, sessions, twofactor
 from offamazon_ui.services.accounts import FieldError
 from offamazon_ui.services.crypto import decrypt
 from offamazon_ui.services.db import session_scope
@@ -23,10 +23,8 @@ WRONG = FieldError("code", twofactor.WRONG_CODE_MESSAGE)
 
 
 @pytest.fixture(autouse=True)
-def database(app_env: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    app_env.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setattr(passwords, "BCRYPT_COST", 4)
-    request.getfixturevalue("db")
+def database(db: sa.Engine, fast_bcrypt: None) -> None:
+    """Every test here uses a fresh database and fast bcrypt."""
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ from offamazon_ui.services.shopify.webhooks import (
     verify_webhook_hmac,
 )
 from offamazon_ui.services.webhook_inbox import drain_inbox
-from tests.conftest import clear_caches
+from tests.environment import clear_caches
 from tests.importer_fixtures import SMALL_SHOP, ImportSandbox, add_connection, importer, live_ids, shopify
 from tests.servers import free_port, serve
 from tests.shopify_fixtures import API_SECRET

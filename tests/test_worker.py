@@ -21,7 +21,7 @@ from offamazon_ui.models import utcnow
 from offamazon_ui.services.db import get_engine
 from offamazon_ui.services.importer import engine, enqueue_import
 from offamazon_ui.services.importer.store import JOBS
-from tests.conftest import clear_caches
+from tests.environment import clear_caches
 from tests.importer_fixtures import (
     SMALL_SHOP,
     ImportSandbox,
