@@ -24,12 +24,14 @@ from offamazon_ui.services import webhook_inbox
 from offamazon_ui.services.importer import run_import_runner
 from offamazon_ui.services.redaction import install_redaction
 from offamazon_ui.state import SessionState
+from offamazon_ui.tab_tokens import keep_tab_tokens_across_crashes
 
 install_redaction()  # before anything logs: tokens, codes and cookies never reach a log line
 settings = get_settings()
 
 # The backend routes (with Reflex mounted inside), then security headers around everything.
 app = rx.App(api_transformer=[build_backend(settings), security_middleware(settings)])
+keep_tab_tokens_across_crashes(app)
 # The embedded import runner: queued and interrupted imports run inside the backend process,
 # unless `make worker` processes run them (OFFAMAZON_JOB_ENGINE=procrastinate).
 if settings.job_engine == "embedded":
