@@ -109,7 +109,7 @@ class DashboardState(rx.State):
     resyncing: bool = False
 
     _shop_connection_id: int | None = None
-    _watching: bool = False
+    _watch_generation: int = 0
     _last_finished: datetime | None = None
 
     async def on_load(self):  # type: ignore[no-untyped-def]
@@ -125,35 +125,39 @@ class DashboardState(rx.State):
         self.shop_name, self.shop_domain = shop.shop_name, shop.shop_domain
         self.amazon_store = seller.store_name if seller else ""
         self.amazon_marketplace = f"{seller.country} ({seller.marketplace_id})" if seller else ""
-        self.summary_loaded, self._last_finished = False, None
+        self.summary_loaded, self._last_finished, self.resyncing = False, None, False
         return DashboardState.watch
 
     @rx.event(background=True)
     async def watch(self):  # type: ignore[no-untyped-def]
-        """Pushes import progress to this tab; cancelled when the tab navigates away or closes."""
+        """Pushes import progress to this tab until a newer watch of it takes over.
+
+        Reflex cancels the loop when the tab navigates away or disconnects. A worker that crashes
+        cancels nothing, so instead of a "watching" flag (which would stay set in Redis for ever)
+        each watch claims a generation and the newest one is the only one that runs.
+        """
         async with self:
-            if self._watching or self._shop_connection_id is None:
+            if self._shop_connection_id is None:
                 return
-            self._watching = True
+            self._watch_generation += 1
+            generation = self._watch_generation
             shop_connection_id = self._shop_connection_id
-        try:
-            while True:
-                progress = await asyncio.to_thread(importer.import_progress, shop_connection_id)
-                finished_now = progress is not None and progress.status == "completed"
-                async with self:
-                    self._show_progress(progress)
-                    refresh_catalog = finished_now and (
-                        not self.summary_loaded or self._last_finished != progress.finished_at
-                    )
-                    if refresh_catalog and progress is not None:
-                        self._last_finished = progress.finished_at
-                if refresh_catalog:
-                    await self._reload_catalog(shop_connection_id)
-                active = progress is not None and progress.active
-                await asyncio.sleep(ACTIVE_POLL_SECONDS if active else IDLE_POLL_SECONDS)
-        finally:
+        while True:
+            progress = await asyncio.to_thread(importer.import_progress, shop_connection_id)
+            finished_now = progress is not None and progress.status == "completed"
             async with self:
-                self._watching = False
+                if self._watch_generation != generation:
+                    return
+                self._show_progress(progress)
+                refresh_catalog = finished_now and (
+                    not self.summary_loaded or self._last_finished != progress.finished_at
+                )
+                if refresh_catalog and progress is not None:
+                    self._last_finished = progress.finished_at
+            if refresh_catalog:
+                await self._reload_catalog(shop_connection_id)
+            active = progress is not None and progress.active
+            await asyncio.sleep(ACTIVE_POLL_SECONDS if active else IDLE_POLL_SECONDS)
 
     def _show_progress(self, progress: ImportProgress | None) -> None:
         if progress is None:
@@ -198,7 +202,7 @@ class DashboardState(rx.State):
                 "page_size": PAGE_SIZE,
                 "sort": sort,
                 "direction": direction,
-                "search": self.search,
+                "search": self.search.strip(),
                 "status": None if self.status_filter == "all" else self.status_filter,
                 "readiness": self.readiness_filter,
             }
@@ -221,7 +225,8 @@ class DashboardState(rx.State):
     @rx.event(background=True)
     async def set_search(self, value: object):  # type: ignore[no-untyped-def]
         async with self:
-            self.search = value.strip()[:200] if isinstance(value, str) else ""
+            # Kept as typed (the box shows it back after a reload); trimmed when queried.
+            self.search = value[:200] if isinstance(value, str) else ""
             self.page = 1
         await self._requery()
 
@@ -483,6 +488,7 @@ def _products() -> rx.Component:
                 rx.input(
                     placeholder="Title or SKU",
                     aria_label="Search products",
+                    value=DashboardState.search,
                     on_change=DashboardState.set_search.debounce(300),
                     width="220px",
                 ),

@@ -34,7 +34,7 @@ class VerifyState(rx.State):
     resending: bool = False
     _expires_at: datetime | None = None
     _resend_at: datetime | None = None
-    _ticking: bool = False
+    _tick_generation: int = 0
 
     def _start(self, email: str, status: CodeStatus | None, notice: str = "") -> None:
         """Called by the register and login states when a code has just been sent."""
@@ -57,6 +57,7 @@ class VerifyState(rx.State):
         return _countdown(self.expires_in)
 
     async def on_load(self):  # type: ignore[no-untyped-def]
+        self.verifying = self.resending = False
         if not self.pending_email:
             session = await self.get_state(SessionState)
             return await session.resume() or rx.redirect(routes.LOGIN)
@@ -64,21 +65,21 @@ class VerifyState(rx.State):
 
     @rx.event(background=True)
     async def tick(self):  # type: ignore[no-untyped-def]
-        """Counts down expiry and resend cooldown; cancelled when the page goes away."""
+        """Counts down expiry and resend cooldown; Reflex cancels it when the page goes away.
+
+        The newest tick of a tab is the one that runs (see DashboardState.watch for why not a flag).
+        """
         async with self:
-            if self._ticking:
-                return
-            self._ticking = True
-        try:
-            while True:
-                async with self:
-                    self._refresh_countdowns()
-                    if self.expires_in == 0 and self.resend_in == 0:
-                        return
-                await asyncio.sleep(1)
-        finally:
+            self._tick_generation += 1
+            generation = self._tick_generation
+        while True:
             async with self:
-                self._ticking = False
+                if self._tick_generation != generation:
+                    return
+                self._refresh_countdowns()
+                if self.expires_in == 0 and self.resend_in == 0:
+                    return
+            await asyncio.sleep(1)
 
     @rx.event(background=True)
     async def verify(self, form_data: dict):  # type: ignore[no-untyped-def]
