@@ -95,6 +95,7 @@ class Tab:
         self.cookies = httpx.Cookies()
         self.path = ""
         self.reconnects = 0
+        self.tokens_replaced = 0
         self._socket: socketio.AsyncClient | None = None
         self._updates: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()  # None: the websocket closed
 
@@ -218,8 +219,9 @@ class Tab:
                     raise PageProblem(json.dumps(values[name])[:160])
 
     async def _adopt_token(self, token: str) -> None:
-        # The backend still knew the old token as connected (to a worker that died): the tab starts afresh.
+        # The backend took this tab for a duplicate of a live one: it starts afresh, under a token of its own.
         self.token = token
+        self.tokens_replaced += 1
 
 
 def run_script_target(script: str) -> tuple[str, dict[str, str]] | str:

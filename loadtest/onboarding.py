@@ -241,6 +241,7 @@ def _rows(wave: Wave) -> list[list[object]]:
     completed = sum(m.error is None for m in merchants)
     errors = Counter(m.error.split(":")[0] + ": " + m.error.split(":")[1].strip() for m in merchants if m.error)
     recovered = f"{sum(m.tab.reconnects for m in merchants)} / {sum(m.retries for m in merchants)}"
+    tokens_replaced = sum(m.tab.tokens_replaced for m in merchants)
     rows: list[list[object]] = []
     for step in STEPS:
         times = [m.seconds[step] for m in merchants if step in m.seconds]
@@ -256,6 +257,7 @@ def _rows(wave: Wave) -> list[list[object]]:
                 f"{1000 * percentile(times, 0.95):.0f}",
                 f"{wave.wall_seconds:.1f}",
                 recovered,
+                tokens_replaced,
                 f"{wave.imports_exact}/{completed}",
                 "; ".join(f"{reason} ×{n}" for reason, n in errors.items()) or "0",
             ]
@@ -291,6 +293,7 @@ def run(scenarios: Sequence[Scenario] = SCENARIOS) -> str:
         "p95 ms",
         "wall s",
         "reconnects / retried steps",
+        "tabs given a new token",
         "imports exact",
         "errors",
     )

@@ -15,6 +15,7 @@ import redis
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
+from offamazon_ui.pages.dashboard import PAGE_SIZE
 from offamazon_ui.sandbox.shopify.catalog import demo_small
 from tests.e2e.conftest import FrameRecorder
 from tests.e2e.harness import ProductionAppProcess
@@ -122,19 +123,40 @@ def test_onboarding_on_postgresql_and_redis_with_several_workers(
     assert httpx.get(f"{app.backend_url}/sandbox/shopify/{DEMO_SHOP}/admin/oauth/authorize").status_code == 404
     assert len(app.backend_workers()) == app.workers >= 2
 
-    # Every backend worker crashes, so this tab's websocket is surely among the dropped. Granian forks
-    # replacements; the tab reconnects by itself and the merchant is still signed in.
+    # The merchant is searching when every backend worker crashes, so this tab's websocket is surely among
+    # the dropped. Granian forks replacements; the tab reconnects by itself under the same token, so its
+    # page state (the search) is still there, and the merchant is still signed in.
+    _, variant = searchable_variant(catalog)
+    search = page.get_by_label("Search products")
+    search.fill(variant.sku)
+    expect(page.get_by_test_id("product-row")).to_have_count(1, timeout=30_000)
+    token = tab_token(page)
     crashed = set(app.backend_workers())
     for worker in crashed:
         os.kill(worker, signal.SIGKILL)
     wait_until(lambda: not crashed & set(app.backend_workers()) and len(app.backend_workers()) == app.workers)
-    _, variant = searchable_variant(catalog)
-    page.get_by_label("Search products").fill(variant.sku)  # answered by a replacement worker
-    expect(page.get_by_test_id("product-row")).to_have_count(1, timeout=30_000)
+    page.get_by_label("Sort by").click()
+    page.get_by_role("option", name="Title Z–A").click()
+    # The select shows a value only once a (replacement) worker has applied it to the tab's state.
+    expect(page.get_by_label("Sort by")).to_contain_text("Title Z–A", timeout=30_000)
+    expect(search).to_have_value(variant.sku)
+    expect(page.get_by_test_id("product-row")).to_have_count(1)
     expect(page.get_by_test_id("product-row").first).to_contain_text(variant.sku)
+    assert tab_token(page) == token
     page.reload()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect(page.get_by_test_id("imported-count")).to_have_text(str(catalog.product_count))
+    expect(search).to_have_value(variant.sku)
+    expect(page.get_by_test_id("product-row")).to_have_count(1)
+    search.fill("")
+    expect(page.get_by_test_id("product-row")).to_have_count(min(catalog.product_count, PAGE_SIZE))
+
+
+def tab_token(page: Page) -> str:
+    """The token Reflex keys this tab's state by (it keeps it in sessionStorage)."""
+    token = page.evaluate("() => window.sessionStorage.getItem('token')")
+    assert token
+    return str(token)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:

@@ -38,5 +38,7 @@ def test_onboarding_survives_killed_backend_and_job_workers(tmp_path: Path) -> N
     assert [merchant.error for merchant in wave.merchants] == [None] * MERCHANTS
     assert all(merchant.tab.path == routes.DASHBOARD for merchant in wave.merchants)
     assert sum(merchant.tab.reconnects for merchant in wave.merchants) >= MERCHANTS
+    # Each tab reconnected under its own token, so a replacement worker found its page state in Redis.
+    assert [merchant.tab.tokens_replaced for merchant in wave.merchants] == [0] * MERCHANTS
     assert wave.interrupted_import is not None  # a job worker died holding an import ...
     assert wave.imports_exact == MERCHANTS  # ... which resumed elsewhere: every shop has exactly its catalog
