@@ -111,6 +111,7 @@ class VerifyState(rx.State):
     @rx.event(background=True)
     async def resend(self):  # type: ignore[no-untyped-def]
         async with self:
+            self._refresh_countdowns()  # by the clock, not the last tick (its loop may have died with a worker)
             if self.resending or not self.pending_email or self.resend_in > 0:
                 return
             self.resending, self.code_error, self.form_error, self.notice = True, "", "", ""
