@@ -58,6 +58,8 @@ RECONNECT_TIMEOUT = 60.0
 ATTEMPTS_PER_PAGE = 3
 CODE_WAIT_SECONDS = 20.0
 RESENDS = 4  # the page refuses a resend for 60 s after the last code
+SIGN_IN = "sign in"  # what the newest email says instead of giving a code
+ACCOUNT_EXISTS_SUBJECT = "You already have a"
 
 
 class Disconnected(Exception):
@@ -248,6 +250,7 @@ class Merchant:
     retries: int = 0
     error: str | None = None
     _used_codes: set[str] = field(default_factory=set)
+    _followed_mails: set[str] = field(default_factory=set)
 
     async def onboard(self) -> None:
         """From the register page to the dashboard, as far as the app lets this merchant go."""
@@ -340,6 +343,11 @@ class Merchant:
             code = await asyncio.to_thread(self._latest_code, CODE_WAIT_SECONDS)
         if code is None:
             raise TimeoutError(f"no code for {self.email} after {RESENDS} resends")
+        if code == SIGN_IN:
+            # The address is verified already (a verification went through in a worker that died before it
+            # signed the merchant in) or was registered twice: the email says to sign in, so the merchant does.
+            await self.tab.open(routes.LOGIN)
+            return
         self._used_codes.add(code)
         await self._follow(await self.tab.send(event_name(VerifyState, "verify"), {"form_data": {"code": code}}))
 
@@ -375,10 +383,16 @@ class Merchant:
         await self.tab.open(urlsplit(callback.headers["location"]).path)
 
     def _latest_code(self, wait_seconds: float) -> str | None:
-        """The newest code emailed to this merchant that they have not tried yet (a sign-in sends a new one)."""
+        """The newest code emailed to this merchant that they have not tried yet (a sign-in sends a new one),
+        or SIGN_IN when the newest email, not yet followed, says "you already have an account, sign in"."""
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             for message in reversed(self.inbox.to(self.email)):
+                if str(message["Subject"]).startswith(ACCOUNT_EXISTS_SUBJECT):
+                    if message["Message-ID"] in self._followed_mails:
+                        break
+                    self._followed_mails.add(message["Message-ID"])
+                    return SIGN_IN
                 body = message.get_body(preferencelist=("plain",))
                 if body is not None and (match := CODE_IN_MAIL.search(body.get_content())):
                     if (code := match.group(1) + match.group(2)) not in self._used_codes:
